@@ -1,0 +1,139 @@
+"""A worker process: loads the app, runs the Rust engine and the event loop until told to stop.
+
+Started by the supervisor as `python -m granian.server.worker` with the fds described in
+`docs/architecture.md`. SIGINT and SIGTERM both mean a graceful stop: the engine stops
+accepting, in-flight requests finish, then the loop stops and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Config
+from ..constants import Interfaces
+from ..errors import StartupError
+from ..log import RUNTIME_LOGGER, configure_logging, make_access_logger
+
+logger = logging.getLogger(RUNTIME_LOGGER)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGTERM us when the supervisor dies, so no worker is ever orphaned."""
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:
+        # The supervisor died before prctl took effect.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind == 'uvloop':
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def _rsgi_spawner(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any]) -> Callable[[Any, Any], None]:
+    """The callable the engine uses to start one request: a real asyncio Task per request."""
+    task = asyncio.Task
+
+    async def run(scope: Any, proto: Any) -> None:
+        try:
+            await handler(scope, proto)
+        except Exception:
+            logger.exception('Application callable raised an exception')
+        finally:
+            proto._finish()
+
+    def spawn(scope: Any, proto: Any) -> None:
+        task(run(scope, proto), loop=loop)
+
+    return spawn
+
+
+def _log_from_engine(level: int, message: str) -> None:
+    logger.log(level, message)
+
+
+def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
+    """Load the app and serve it on `socket_fd` until a stop signal; returns the exit code."""
+    from .. import _granian
+    from ..loading import load_target, resolve_rsgi_app
+
+    if config.interface != Interfaces.RSGI:
+        logger.error(f'The {config.interface} interface is not available in this build yet; use --interface rsgi')
+        return 1
+    try:
+        app = load_target(config.target, factory=config.factory, working_dir=config.working_dir)
+        handler, init_hook, del_hook = resolve_rsgi_app(app)
+    except StartupError as exc:
+        if exc.__cause__ is not None and not isinstance(exc.__cause__, (ImportError, AttributeError)):
+            logger.error(str(exc), exc_info=exc.__cause__)
+        else:
+            logger.error(str(exc))
+        return 1
+
+    loop = _new_loop(config.loop)
+    asyncio.set_event_loop(loop)
+    init_hook(loop)
+    engine = _granian.Engine(socket_fd, config.to_dict())
+    on_access = make_access_logger(config.log_access_format) if config.log_access else None
+    engine.serve_rsgi(loop, _rsgi_spawner(loop, handler), _log_from_engine, on_access, loop.stop)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, engine.stop)
+    on_ready()
+    try:
+        loop.run_forever()
+    finally:
+        engine.join()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        del_hook(loop)
+        loop.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='granian.server.worker')
+    parser.add_argument('--id', type=int, required=True)
+    parser.add_argument('--config-fd', type=int, required=True)
+    parser.add_argument('--socket-fd', type=int, required=True)
+    parser.add_argument('--status-fd', type=int, required=True)
+    args = parser.parse_args(argv)
+
+    _die_with_parent()
+    # Until the loop installs its own handlers, a stop request simply ends the process.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    with os.fdopen(args.config_fd, 'r', encoding='utf-8') as f:
+        config = Config.from_dict(json.load(f))
+    configure_logging(config.log_enabled, config.log_level, config.log_dictconfig)
+    status = os.fdopen(args.status_fd, 'wb', buffering=0)
+
+    def ready() -> None:
+        status.write(b'R')
+
+    try:
+        return serve(config, args.socket_fd, ready)
+    except Exception:
+        logger.exception(f'worker-{args.id} failed')
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,154 @@
+//! The hand-over between tokio threads and the Python event loop.
+//!
+//! tokio threads never touch Python: they push boxed jobs onto a queue and, when the queue was
+//! not already armed, write an eventfd that the event loop watches (`loop.add_reader`). The
+//! loop thread then runs [`Bridge::drain`], which executes every queued job with the GIL it
+//! already holds. A burst of requests therefore costs one wake-up and no GIL hand-off.
+//! See `docs/architecture.md` for the cost model.
+
+mod awaitable;
+mod eventfd;
+
+pub(crate) use awaitable::{set_event_loop, Awaitable};
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+
+use eventfd::EventFd;
+
+/// Python objects a job may need; owned by the loop thread, built once per worker.
+pub(crate) struct PyCtx {
+    pub(crate) event_loop: Py<PyAny>,
+    /// Called with the interface's request objects to start the app (creates the asyncio Task).
+    pub(crate) spawn: Py<PyAny>,
+    /// `on_log(level: int, message: str)` -> logs on the runtime logger.
+    pub(crate) on_log: Py<PyAny>,
+    /// Access-log callback, present only when the access log is on.
+    pub(crate) on_access: Option<Py<PyAny>>,
+    /// Called once, when the engine has stopped serving.
+    pub(crate) on_stopped: Py<PyAny>,
+}
+
+/// A unit of Python work queued by a tokio thread.
+pub(crate) type Job = Box<dyn FnOnce(Python<'_>, &PyCtx) + Send>;
+
+/// Log levels with the numeric values of Python's `logging`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Level {
+    Debug = 10,
+    Error = 40,
+}
+
+pub(crate) struct Bridge {
+    queue: Mutex<Vec<Job>>,
+    /// Set by the first push after a drain; while set, pushes skip the eventfd write.
+    armed: AtomicBool,
+    efd: EventFd,
+    /// Lowest level that is forwarded to Python (records below it are never formatted).
+    log_level: AtomicU8,
+}
+
+/// Most jobs run per drain call; the rest wait for the next loop iteration so a flood of
+/// requests cannot starve the app's own callbacks.
+const DRAIN_BATCH: usize = 512;
+
+impl Bridge {
+    pub(crate) fn new(log_level: u8) -> std::io::Result<Self> {
+        Ok(Self {
+            queue: Mutex::new(Vec::with_capacity(64)),
+            armed: AtomicBool::new(false),
+            efd: EventFd::new()?,
+            log_level: AtomicU8::new(log_level),
+        })
+    }
+
+    pub(crate) fn fd(&self) -> i32 {
+        self.efd.raw()
+    }
+
+    /// Queues a job for the loop thread. Callable from any thread, never takes the GIL.
+    pub(crate) fn push(&self, job: Job) {
+        lock(&self.queue).push(job);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if !self.armed.swap(true, Ordering::SeqCst) {
+            self.efd.notify();
+        }
+    }
+
+    pub(crate) fn enabled(&self, level: Level) -> bool {
+        level as u8 >= self.log_level.load(Ordering::Relaxed)
+    }
+
+    /// Forwards a log record to the Python runtime logger, if its level is enabled.
+    pub(crate) fn log(&self, level: Level, msg: impl FnOnce() -> String) {
+        if !self.enabled(level) {
+            return;
+        }
+        let msg = msg();
+        self.push(Box::new(move |py, ctx| {
+            if let Err(err) = ctx.on_log.call1(py, (level as u8, msg)) {
+                err.print(py);
+            }
+        }));
+    }
+
+    /// Runs queued jobs on the loop thread. Never loses a wake-up: `armed` is cleared before
+    /// the queue is taken, so a push racing with us either lands in this batch or re-arms.
+    pub(crate) fn drain(&self, py: Python<'_>, ctx: &PyCtx) {
+        self.efd.clear();
+        self.armed.store(false, Ordering::SeqCst);
+        let mut jobs = {
+            let mut q = lock(&self.queue);
+            if q.len() > DRAIN_BATCH {
+                let rest = q.split_off(DRAIN_BATCH);
+                std::mem::replace(&mut *q, rest)
+            } else {
+                std::mem::take(&mut *q)
+            }
+        };
+        let more = !lock(&self.queue).is_empty();
+        for job in jobs.drain(..) {
+            job(py, ctx);
+        }
+        if more {
+            self.wake();
+        }
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: every critical section here is a plain push/take that
+/// cannot leave the data half-updated.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_arms_once_until_drained() {
+        let b = Bridge::new(0).unwrap();
+        assert!(!b.armed.load(Ordering::SeqCst));
+        b.push(Box::new(|_, _| {}));
+        b.push(Box::new(|_, _| {}));
+        assert!(b.armed.load(Ordering::SeqCst));
+        assert_eq!(b.efd.read_count(), 1, "two pushes, one wake");
+        assert_eq!(lock(&b.queue).len(), 2);
+    }
+
+    #[test]
+    fn log_level_filters_before_formatting() {
+        let b = Bridge::new(Level::Error as u8).unwrap();
+        b.log(Level::Debug, || panic!("must not format a filtered record"));
+        assert!(lock(&b.queue).is_empty());
+        b.log(Level::Error, || "boom".to_string());
+        assert_eq!(lock(&b.queue).len(), 1);
+    }
+}

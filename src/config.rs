@@ -1,0 +1,126 @@
+//! The engine's view of the configuration: plain Rust values read once, at worker start, from
+//! the dict that `granian.config.Config.to_dict()` produces. Defaults and validation live in
+//! Python (`config.py`); missing keys here fall back to the same defaults so the engine can be
+//! driven by hand in tests.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RuntimeMode {
+    /// N independent current-thread runtimes, each accepting on the shared socket.
+    SingleThread,
+    /// One multi-thread runtime with N threads.
+    MultiThread,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Http1Config {
+    pub(crate) keep_alive: bool,
+    pub(crate) max_buffer_size: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) pipeline_flush: bool,
+    pub(crate) max_headers: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct EngineConfig {
+    pub(crate) runtime_threads: usize,
+    pub(crate) runtime_mode: RuntimeMode,
+    pub(crate) runtime_blocking_threads: usize,
+    /// Max connections served at once by this worker; more wait in the kernel's accept queue.
+    pub(crate) backpressure: usize,
+    pub(crate) http1: Http1Config,
+    /// Python logging level number of the runtime logger.
+    pub(crate) log_level: u8,
+    pub(crate) access_log: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            runtime_threads: 1,
+            runtime_mode: RuntimeMode::SingleThread,
+            runtime_blocking_threads: 512,
+            backpressure: 1024,
+            http1: Http1Config {
+                keep_alive: true,
+                max_buffer_size: 417_792,
+                header_read_timeout: Duration::from_millis(30_000),
+                pipeline_flush: false,
+                max_headers: 100,
+            },
+            log_level: 20,
+            access_log: false,
+        }
+    }
+}
+
+fn get<'py, T: for<'a> FromPyObject<'a, 'py>>(d: &Bound<'py, PyDict>, key: &str, default: T) -> PyResult<T> {
+    match d.get_item(key)? {
+        Some(v) if !v.is_none() => v.extract::<T>().map_err(|e| {
+            pyo3::exceptions::PyValueError::new_err(format!("invalid engine setting {key}: {}", Into::<PyErr>::into(e)))
+        }),
+        _ => Ok(default),
+    }
+}
+
+pub(crate) fn level_number(name: &str) -> u8 {
+    match name.to_ascii_lowercase().as_str() {
+        "critical" => 50,
+        "error" => 40,
+        "warning" | "warn" => 30,
+        "info" => 20,
+        "debug" => 10,
+        "notset" => 0,
+        _ => 20,
+    }
+}
+
+impl EngineConfig {
+    pub(crate) fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let dflt = Self::default();
+        let mode: String = get(d, "runtime_mode", "st".to_string())?;
+        let runtime_mode = match mode.as_str() {
+            "mt" => RuntimeMode::MultiThread,
+            _ => RuntimeMode::SingleThread,
+        };
+        let h1 = match d.get_item("http1_settings")? {
+            Some(v) if !v.is_none() => v.cast_into::<PyDict>()?,
+            _ => PyDict::new(d.py()),
+        };
+        let timeout_ms: u64 = get(&h1, "header_read_timeout", 30_000u64)?;
+        let log_enabled: bool = get(d, "log_enabled", true)?;
+        let level: String = get(d, "log_level", "info".to_string())?;
+        Ok(Self {
+            runtime_threads: get(d, "runtime_threads", dflt.runtime_threads)?.max(1),
+            runtime_mode,
+            runtime_blocking_threads: get(d, "runtime_blocking_threads", dflt.runtime_blocking_threads)?.max(1),
+            backpressure: get(d, "backpressure", dflt.backpressure)?.max(1),
+            http1: Http1Config {
+                keep_alive: get(&h1, "keep_alive", dflt.http1.keep_alive)?,
+                max_buffer_size: get(&h1, "max_buffer_size", dflt.http1.max_buffer_size)?.max(8192),
+                header_read_timeout: Duration::from_millis(timeout_ms.max(1)),
+                pipeline_flush: get(&h1, "pipeline_flush", dflt.http1.pipeline_flush)?,
+                max_headers: get(&h1, "max_headers", dflt.http1.max_headers)?.max(1),
+            },
+            log_level: if log_enabled { level_number(&level) } else { 60 },
+            access_log: get(d, "log_access", false)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_names_map_to_python_numbers() {
+        assert_eq!(level_number("DEBUG"), 10);
+        assert_eq!(level_number("warn"), 30);
+        assert_eq!(level_number("critical"), 50);
+        assert_eq!(level_number("bogus"), 20);
+    }
+}

@@ -1,0 +1,18 @@
+//! Exceptions raised into application code. Everything the engine reports to the operator goes
+//! through the Python logger instead (see `bridge::Bridge::log`).
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyRuntimeError;
+
+create_exception!(
+    granian._granian,
+    RSGIProtocolError,
+    PyRuntimeError,
+    "RSGI API misuse: body read twice, a second response stream, ..."
+);
+create_exception!(
+    granian._granian,
+    RSGIProtocolClosed,
+    PyRuntimeError,
+    "The client connection is gone."
+);

@@ -1,0 +1,87 @@
+//! The request flow shared by every interface: read a small body ahead, hand the request to
+//! the loop thread, wait for the app's response, log the access line. Interfaces only say how
+//! to turn a [`RequestCtx`] into their app call.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use pyo3::prelude::*;
+use tokio::sync::oneshot;
+
+use super::body::{RequestBody, ResponseBody};
+use super::disconnect::{Disconnect, DisconnectGuard};
+use super::response::{internal_error, status_only, Responder};
+use crate::access_log::AccessFacts;
+use crate::bridge::{Bridge, PyCtx};
+use crate::net::ConnInfo;
+
+/// Everything an interface needs to serve one request, moved to the loop thread.
+pub(crate) struct RequestCtx {
+    pub(crate) head: http::request::Parts,
+    pub(crate) body: RequestBody,
+    pub(crate) responder: Responder,
+    pub(crate) disconnect: Arc<Disconnect>,
+    pub(crate) conn: Arc<ConnInfo>,
+    /// The runtime serving the connection: where the app's I/O requests are spawned.
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) bridge: Arc<Bridge>,
+}
+
+/// An application interface (RSGI, ASGI, WSGI): builds its request objects and starts the app.
+pub(crate) trait Interface: Send + Sync + 'static {
+    /// Runs on the loop thread with the GIL held. Must answer through `req.responder`, or drop
+    /// it (which yields a 500).
+    fn start(&self, py: Python<'_>, ctx: &PyCtx, req: RequestCtx);
+}
+
+/// Per-worker state shared by all connections of an interface.
+pub(crate) struct Shared<I> {
+    pub(crate) interface: I,
+    pub(crate) bridge: Arc<Bridge>,
+    pub(crate) access_log: bool,
+}
+
+pub(crate) async fn handle<I: Interface>(
+    req: Request<Incoming>,
+    conn: Arc<ConnInfo>,
+    shared: Arc<Shared<I>>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let (head, body) = req.into_parts();
+    let access = shared
+        .access_log
+        .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
+    let body = match RequestBody::prefetch(body, &head.headers).await {
+        Ok(b) => b,
+        Err(_) => return Ok(status_only(StatusCode::BAD_REQUEST, b"Bad Request")),
+    };
+    let (tx, rx) = oneshot::channel();
+    let disconnect = Disconnect::new(Arc::clone(&shared.bridge));
+    let mut guard = DisconnectGuard(Some(Arc::clone(&disconnect)));
+    let ctx = RequestCtx {
+        head,
+        body,
+        responder: tx,
+        disconnect,
+        conn,
+        rt: tokio::runtime::Handle::current(),
+        bridge: Arc::clone(&shared.bridge),
+    };
+    let job_shared = Arc::clone(&shared);
+    shared
+        .bridge
+        .push(Box::new(move |py, pyctx| job_shared.interface.start(py, pyctx, ctx)));
+    let resp = match rx.await {
+        Ok(plan) => plan.into_response().await,
+        Err(_) => internal_error(),
+    };
+    // The head is out of the app's hands now; a streaming body watches the client itself.
+    guard.0.take();
+    if let Some(facts) = access {
+        facts.emit(&shared.bridge, resp.status().as_u16(), started.elapsed());
+    }
+    Ok(resp)
+}

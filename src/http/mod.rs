@@ -1,0 +1,9 @@
+//! The one HTTP engine: connection serving with hyper, request/response bodies, and the
+//! interface-independent request handler that every interface plugs into.
+
+pub(crate) mod body;
+pub(crate) mod conn;
+pub(crate) mod disconnect;
+pub(crate) mod handler;
+pub(crate) mod headers;
+pub(crate) mod response;

@@ -1,0 +1,101 @@
+//! What an interface hands back to the HTTP engine, and the engine's own responses.
+
+use std::io::SeekFrom;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, SERVER};
+use http::{Response, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::oneshot;
+use tokio_util::io::ReaderStream;
+
+use super::body::ResponseBody;
+
+/// A response as decided on the Python side, finished on the runtime thread.
+pub(crate) enum ResponsePlan {
+    Ready(Response<ResponseBody>),
+    /// A file to stream; opened by the runtime (never on the loop thread).
+    File {
+        status: StatusCode,
+        headers: HeaderMap,
+        path: PathBuf,
+        /// `[start, end)` byte range, or the whole file.
+        range: Option<(u64, u64)>,
+    },
+}
+
+/// The single-use channel through which the app's response reaches hyper.
+pub(crate) type Responder = oneshot::Sender<ResponsePlan>;
+
+static SERVER_NAME: HeaderValue = HeaderValue::from_static("granian");
+
+/// Builds a response, adding `server: granian` unless the app set its own.
+pub(crate) fn build(status: StatusCode, mut headers: HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
+    if !headers.contains_key(SERVER) {
+        headers.insert(SERVER, SERVER_NAME.clone());
+    }
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// An engine-generated response with a short plain body (or none).
+pub(crate) fn status_only(status: StatusCode, body: &'static [u8]) -> Response<ResponseBody> {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    build(status, headers, ResponseBody::full(Bytes::from_static(body)))
+}
+
+pub(crate) fn internal_error() -> Response<ResponseBody> {
+    status_only(StatusCode::INTERNAL_SERVER_ERROR, b"")
+}
+
+const FILE_CHUNK: usize = 64 * 1024;
+
+impl ResponsePlan {
+    pub(crate) async fn into_response(self) -> Response<ResponseBody> {
+        match self {
+            Self::Ready(r) => r,
+            Self::File {
+                status,
+                headers,
+                path,
+                range,
+            } => open_file(status, headers, path, range).await,
+        }
+    }
+}
+
+async fn open_file(
+    status: StatusCode,
+    mut headers: HeaderMap,
+    path: PathBuf,
+    range: Option<(u64, u64)>,
+) -> Response<ResponseBody> {
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
+        return status_only(StatusCode::NOT_FOUND, b"Not found");
+    };
+    let Ok(meta) = file.metadata().await else {
+        return status_only(StatusCode::NOT_FOUND, b"Not found");
+    };
+    if !meta.is_file() {
+        return status_only(StatusCode::NOT_FOUND, b"Not found");
+    }
+    let size = meta.len();
+    let (start, end) = match range {
+        Some((s, e)) => (s.min(size), e.min(size)),
+        None => (0, size),
+    };
+    if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
+        return internal_error();
+    }
+    let len = end.saturating_sub(start);
+    headers.remove(CONTENT_LENGTH);
+    let body = ResponseBody::File {
+        stream: ReaderStream::with_capacity(file.take(len), FILE_CHUNK),
+        remaining: len,
+    };
+    build(status, headers, body)
+}

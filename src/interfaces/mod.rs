@@ -1,0 +1,3 @@
+//! Thin adapters from the engine's request to each application interface.
+
+pub(crate) mod rsgi;

@@ -1,0 +1,298 @@
+//! The RSGI HTTP protocol object (body reading, response methods, disconnect) and the stream
+//! transport returned by `response_stream`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use tokio::sync::mpsc;
+
+use super::body::{spawn_read, RsgiBodyIter};
+use crate::bridge::{lock, Awaitable, Bridge};
+use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
+use crate::http::body::{RequestBody, ResponseBody};
+use crate::http::disconnect::Disconnect;
+use crate::http::headers::headers_from_py;
+use crate::http::response::{build, Responder, ResponsePlan};
+
+/// Chunks a stream response may queue ahead of the socket before `send_*` waits.
+const STREAM_QUEUE: usize = 16;
+/// Bodies at least this large are shared with Python instead of copied.
+const ZERO_COPY_MIN: usize = 16 * 1024;
+
+enum BodySlot {
+    Ready(RequestBody),
+    Taken,
+}
+
+type StreamSlot = Arc<Mutex<Option<mpsc::Sender<Bytes>>>>;
+
+#[pyclass(frozen, freelist = 128, module = "granian._granian", name = "RSGIHTTPProtocol")]
+pub(crate) struct RsgiHttpProtocol {
+    body: Mutex<BodySlot>,
+    responder: Mutex<Option<Responder>>,
+    stream: StreamSlot,
+    disconnect: Arc<Disconnect>,
+    rt: tokio::runtime::Handle,
+    bridge: Arc<Bridge>,
+}
+
+fn status_code(status: u16) -> PyResult<StatusCode> {
+    StatusCode::from_u16(status).map_err(|_| PyValueError::new_err(format!("invalid HTTP status code: {status}")))
+}
+
+fn headers_arg(headers: Option<&Bound<'_, PyAny>>) -> PyResult<HeaderMap> {
+    match headers {
+        Some(h) if !h.is_none() => headers_from_py(h),
+        _ => Ok(HeaderMap::new()),
+    }
+}
+
+/// Copies small bodies; shares large ones with Python (released on the next GIL acquisition).
+fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Ok(b) = body.cast::<PyBytes>() {
+        let data = b.as_bytes();
+        if data.len() < ZERO_COPY_MIN {
+            return Ok(Bytes::copy_from_slice(data));
+        }
+        return Ok(Bytes::from_owner(pyo3::pybacked::PyBackedBytes::from(b.clone())));
+    }
+    if let Ok(s) = body.cast::<PyString>() {
+        return Ok(Bytes::copy_from_slice(s.to_str()?.as_bytes()));
+    }
+    let v: Vec<u8> = body.extract()?;
+    Ok(Bytes::from(v))
+}
+
+impl RsgiHttpProtocol {
+    pub(super) fn new(
+        body: RequestBody,
+        responder: Responder,
+        disconnect: Arc<Disconnect>,
+        rt: tokio::runtime::Handle,
+        bridge: Arc<Bridge>,
+    ) -> Self {
+        Self {
+            body: Mutex::new(BodySlot::Ready(body)),
+            responder: Mutex::new(Some(responder)),
+            stream: Arc::new(Mutex::new(None)),
+            disconnect,
+            rt,
+            bridge,
+        }
+    }
+
+    fn take_body(&self) -> PyResult<RequestBody> {
+        match std::mem::replace(&mut *lock(&self.body), BodySlot::Taken) {
+            BodySlot::Ready(b) => Ok(b),
+            BodySlot::Taken => Err(RSGIProtocolError::new_err("the request body was already consumed")),
+        }
+    }
+
+    /// Hands a response to hyper; later calls are ignored (the first response wins).
+    fn respond(&self, plan: ResponsePlan) {
+        if let Some(tx) = lock(&self.responder).take() {
+            let _ = tx.send(plan);
+        }
+    }
+
+    fn respond_full(&self, status: u16, headers: Option<&Bound<'_, PyAny>>, body: Bytes) -> PyResult<()> {
+        if lock(&self.responder).is_none() {
+            return Ok(());
+        }
+        let status = status_code(status)?;
+        let headers = headers_arg(headers)?;
+        self.respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(body))));
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl RsgiHttpProtocol {
+    /// `await protocol()`: the whole request body.
+    fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
+        match self.take_body()? {
+            RequestBody::Full(b) => Awaitable::ready(py, PyBytes::new(py, &b).into_any().unbind()),
+            RequestBody::Stream(inc) => {
+                let body = Arc::new(tokio::sync::Mutex::new(inc));
+                spawn_read(py, &self.rt, &self.bridge, body, true)
+            }
+        }
+    }
+
+    /// `async for chunk in protocol`: the request body as it arrives.
+    fn __aiter__(&self) -> PyResult<RsgiBodyIter> {
+        let rt = self.rt.clone();
+        let bridge = Arc::clone(&self.bridge);
+        Ok(match self.take_body()? {
+            RequestBody::Full(b) => RsgiBodyIter::full(b, rt, bridge),
+            RequestBody::Stream(inc) => RsgiBodyIter::stream(inc, rt, bridge),
+        })
+    }
+
+    #[pyo3(signature = (status=200, headers=None))]
+    fn response_empty(&self, status: u16, headers: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.respond_full(status, headers, Bytes::new())
+    }
+
+    #[pyo3(signature = (status=200, headers=None, body=None))]
+    fn response_str(
+        &self,
+        status: u16,
+        headers: Option<&Bound<'_, PyAny>>,
+        body: Option<&Bound<'_, PyString>>,
+    ) -> PyResult<()> {
+        let body = match body {
+            Some(s) => Bytes::copy_from_slice(s.to_str()?.as_bytes()),
+            None => Bytes::new(),
+        };
+        self.respond_full(status, headers, body)
+    }
+
+    #[pyo3(signature = (status=200, headers=None, body=None))]
+    fn response_bytes(
+        &self,
+        status: u16,
+        headers: Option<&Bound<'_, PyAny>>,
+        body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if lock(&self.responder).is_none() {
+            return Ok(());
+        }
+        let body = match body {
+            Some(b) => body_bytes(b)?,
+            None => Bytes::new(),
+        };
+        self.respond_full(status, headers, body)
+    }
+
+    fn response_file(&self, status: u16, headers: Option<&Bound<'_, PyAny>>, file: PathBuf) -> PyResult<()> {
+        if lock(&self.responder).is_none() {
+            return Ok(());
+        }
+        self.respond(ResponsePlan::File {
+            status: status_code(status)?,
+            headers: headers_arg(headers)?,
+            path: file,
+            range: None,
+        });
+        Ok(())
+    }
+
+    fn response_file_range(
+        &self,
+        status: u16,
+        headers: Option<&Bound<'_, PyAny>>,
+        file: PathBuf,
+        start: u64,
+        end: u64,
+    ) -> PyResult<()> {
+        if start >= end {
+            return Err(PyValueError::new_err(format!(
+                "invalid file range: start ({start}) must be lower than end ({end})"
+            )));
+        }
+        if lock(&self.responder).is_none() {
+            return Ok(());
+        }
+        self.respond(ResponsePlan::File {
+            status: status_code(status)?,
+            headers: headers_arg(headers)?,
+            path: file,
+            range: Some((start, end)),
+        });
+        Ok(())
+    }
+
+    #[pyo3(signature = (status=200, headers=None))]
+    fn response_stream(&self, status: u16, headers: Option<&Bound<'_, PyAny>>) -> PyResult<RsgiStreamTransport> {
+        let status = status_code(status)?;
+        let headers = headers_arg(headers)?;
+        let Some(tx) = lock(&self.responder).take() else {
+            return Err(RSGIProtocolError::new_err("a response was already sent"));
+        };
+        let (chunks_tx, rx) = mpsc::channel(STREAM_QUEUE);
+        *lock(&self.stream) = Some(chunks_tx);
+        let body = ResponseBody::Stream {
+            rx,
+            disconnect: Some(Arc::clone(&self.disconnect)),
+            ended: false,
+        };
+        let _ = tx.send(ResponsePlan::Ready(build(status, headers, body)));
+        Ok(RsgiStreamTransport {
+            stream: Arc::clone(&self.stream),
+            disconnect: Arc::clone(&self.disconnect),
+            rt: self.rt.clone(),
+            bridge: Arc::clone(&self.bridge),
+        })
+    }
+
+    /// Finishes when the client has disconnected.
+    fn client_disconnect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
+        self.disconnect.wait(py)
+    }
+
+    /// Called by the worker when the app coroutine has ended: closes a response stream, and
+    /// turns a missing response into a 500.
+    fn _finish(&self) {
+        lock(&self.stream).take();
+        lock(&self.responder).take();
+    }
+}
+
+/// The transport of a streamed response.
+#[pyclass(frozen, module = "granian._granian", name = "RSGIStreamTransport")]
+pub(crate) struct RsgiStreamTransport {
+    stream: StreamSlot,
+    disconnect: Arc<Disconnect>,
+    rt: tokio::runtime::Handle,
+    bridge: Arc<Bridge>,
+}
+
+impl RsgiStreamTransport {
+    fn send<'py>(&self, py: Python<'py>, data: Bytes) -> PyResult<Bound<'py, Awaitable>> {
+        if self.disconnect.is_fired() {
+            return Err(RSGIProtocolClosed::new_err("the client disconnected"));
+        }
+        let Some(tx) = lock(&self.stream).clone() else {
+            return Err(RSGIProtocolError::new_err("the response stream is finished"));
+        };
+        match tx.try_send(data) {
+            Ok(()) => Awaitable::done_none(py),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(RSGIProtocolClosed::new_err("the client disconnected")),
+            Err(mpsc::error::TrySendError::Full(data)) => {
+                let aw = Awaitable::pending(py)?;
+                let target = aw.clone().unbind();
+                let bridge = Arc::clone(&self.bridge);
+                let task = self.rt.spawn(async move {
+                    let ok = tx.send(data).await.is_ok();
+                    bridge.push(Box::new(move |py, _| {
+                        let value = if ok {
+                            Ok(py.None())
+                        } else {
+                            Err(RSGIProtocolClosed::new_err("the client disconnected"))
+                        };
+                        Awaitable::resolve(target.bind(py), value);
+                    }));
+                });
+                aw.get().set_abort(task.abort_handle());
+                Ok(aw)
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl RsgiStreamTransport {
+    fn send_bytes<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
+        self.send(py, body_bytes(data)?)
+    }
+
+    fn send_str<'py>(&self, py: Python<'py>, data: &Bound<'py, PyString>) -> PyResult<Bound<'py, Awaitable>> {
+        self.send(py, Bytes::copy_from_slice(data.to_str()?.as_bytes()))
+    }
+}

@@ -1,0 +1,128 @@
+//! The RSGI scope: a read-only object whose attributes are converted lazily.
+
+use std::sync::Arc;
+
+use percent_encoding::percent_decode_str;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use super::headers::RsgiHeaders;
+use super::protocol::RsgiHttpProtocol;
+use crate::http::handler::RequestCtx;
+use crate::net::ConnInfo;
+
+#[pyclass(frozen, freelist = 128, module = "granian._granian", name = "RSGIScope")]
+pub(crate) struct RsgiScope {
+    proto: &'static str,
+    version: http::Version,
+    method: http::Method,
+    uri: http::Uri,
+    headers: Py<RsgiHeaders>,
+    conn: Arc<ConnInfo>,
+}
+
+/// Builds the scope and protocol objects of one HTTP request.
+pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, RsgiScope>, Bound<'_, RsgiHttpProtocol>)> {
+    let RequestCtx {
+        head,
+        body,
+        responder,
+        disconnect,
+        conn,
+        rt,
+        bridge,
+    } = req;
+    let headers = Py::new(py, RsgiHeaders::new(head.headers))?;
+    let scope = RsgiScope {
+        proto: "http",
+        version: head.version,
+        method: head.method,
+        uri: head.uri,
+        headers,
+        conn,
+    };
+    let proto = RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge);
+    Ok((Bound::new(py, scope)?, Bound::new(py, proto)?))
+}
+
+#[pymethods]
+impl RsgiScope {
+    #[getter]
+    fn proto<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        match self.proto {
+            "ws" => intern!(py, "ws").clone(),
+            _ => intern!(py, "http").clone(),
+        }
+    }
+
+    #[getter]
+    fn rsgi_version<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        intern!(py, "1.6").clone()
+    }
+
+    #[getter]
+    fn http_version<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        match self.version {
+            http::Version::HTTP_11 => intern!(py, "1.1").clone(),
+            http::Version::HTTP_2 => intern!(py, "2").clone(),
+            http::Version::HTTP_3 => intern!(py, "3").clone(),
+            _ => intern!(py, "1").clone(),
+        }
+    }
+
+    #[getter]
+    fn scheme<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        match self.conn.scheme {
+            "https" => intern!(py, "https").clone(),
+            _ => intern!(py, "http").clone(),
+        }
+    }
+
+    #[getter]
+    fn method<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        match self.method {
+            http::Method::GET => intern!(py, "GET").clone(),
+            http::Method::POST => intern!(py, "POST").clone(),
+            _ => PyString::new(py, self.method.as_str()),
+        }
+    }
+
+    #[getter]
+    fn path<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        let raw = self.uri.path();
+        if !raw.contains('%') {
+            return PyString::new(py, raw);
+        }
+        PyString::new(py, &percent_decode_str(raw).decode_utf8_lossy())
+    }
+
+    #[getter]
+    fn query_string<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, self.uri.query().unwrap_or(""))
+    }
+
+    #[getter]
+    fn server(&self) -> &str {
+        &self.conn.server
+    }
+
+    #[getter]
+    fn client(&self) -> &str {
+        &self.conn.client
+    }
+
+    #[getter]
+    fn headers(&self, py: Python<'_>) -> Py<RsgiHeaders> {
+        self.headers.clone_ref(py)
+    }
+
+    #[getter]
+    fn authority(&self) -> Option<&str> {
+        self.uri.authority().map(|a| a.as_str())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<RSGIScope {} {} {}>", self.proto, self.method, self.uri)
+    }
+}

@@ -1,0 +1,32 @@
+//! granian's network engine, exposed to Python as `granian._granian`.
+//! Registration only: see `docs/architecture.md` for the map.
+
+use pyo3::prelude::*;
+
+mod access_log;
+mod bridge;
+mod config;
+mod error;
+mod http;
+mod interfaces;
+mod net;
+mod server;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[pymodule(gil_used = false)]
+fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<server::Engine>()?;
+    m.add_class::<bridge::Awaitable>()?;
+    m.add_class::<interfaces::rsgi::RsgiScope>()?;
+    m.add_class::<interfaces::rsgi::RsgiHeaders>()?;
+    m.add_class::<interfaces::rsgi::RsgiHttpProtocol>()?;
+    m.add_class::<interfaces::rsgi::RsgiStreamTransport>()?;
+    m.add_class::<interfaces::rsgi::RsgiBodyIter>()?;
+    m.add("RSGIProtocolError", py.get_type::<error::RSGIProtocolError>())?;
+    m.add("RSGIProtocolClosed", py.get_type::<error::RSGIProtocolClosed>())?;
+    Ok(())
+}

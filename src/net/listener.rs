@@ -1,0 +1,149 @@
+//! A listening socket inherited from the supervisor (TCP or Unix), duplicated once per runtime.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// Facts about one accepted connection, shared by every request on it.
+#[derive(Debug)]
+pub(crate) struct ConnInfo {
+    /// Peer as `host:port` (IPv6 in brackets); empty for an unnamed Unix peer.
+    pub(crate) client: String,
+    /// Peer address without the port, for access logs.
+    pub(crate) client_ip: String,
+    /// Local bound address as `host:port`, or the socket path.
+    pub(crate) server: String,
+    pub(crate) scheme: &'static str,
+}
+
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// Duplicates `fd` so each runtime owns its descriptor (closing one never closes another's).
+fn dup(fd: RawFd) -> io::Result<socket2::Socket> {
+    // SAFETY: F_DUPFD_CLOEXEC on a caller-provided fd; the result is checked before use.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a fresh descriptor owned by nobody else.
+    Ok(socket2::Socket::from(unsafe { OwnedFd::from_raw_fd(new) }))
+}
+
+impl Listener {
+    /// Wraps a duplicate of the inherited listening socket `fd`. Must run inside a runtime.
+    pub(crate) fn from_fd(fd: RawFd) -> io::Result<Self> {
+        let sock = dup(fd)?;
+        sock.set_nonblocking(true)?;
+        let local = sock.local_addr()?;
+        if local.is_unix() {
+            let std: std::os::unix::net::UnixListener = OwnedFd::from(sock).into();
+            Ok(Self::Unix(UnixListener::from_std(std)?))
+        } else {
+            let std: std::net::TcpListener = sock.into();
+            Ok(Self::Tcp(TcpListener::from_std(std)?))
+        }
+    }
+
+    /// The local address in the form the interfaces report (`host:port` or the socket path).
+    pub(crate) fn local_name(&self) -> String {
+        match self {
+            Self::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Self::Unix(l) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_default(),
+        }
+    }
+
+    pub(crate) async fn accept(&self, server: &str) -> io::Result<(Stream, Arc<ConnInfo>)> {
+        match self {
+            Self::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                let info = ConnInfo {
+                    client: peer.to_string(),
+                    client_ip: peer.ip().to_string(),
+                    server: server.to_string(),
+                    scheme: "http",
+                };
+                Ok((Stream::Tcp(s), Arc::new(info)))
+            }
+            Self::Unix(l) => {
+                let (s, peer) = l.accept().await?;
+                let client = peer.as_pathname().map(|p| p.display().to_string()).unwrap_or_default();
+                let info = ConnInfo {
+                    client_ip: client.clone(),
+                    client,
+                    server: server.to_string(),
+                    scheme: "http",
+                };
+                Ok((Stream::Unix(s), Arc::new(info)))
+            }
+        }
+    }
+}
+
+/// An accepted connection of either family.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(s) => s.is_write_vectored(),
+            Self::Unix(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `Engine`: the Python handle on one worker's network engine.
+
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
+use tokio::sync::watch;
+
+use super::runtime;
+use crate::bridge::{lock, Bridge, PyCtx};
+use crate::config::EngineConfig;
+use crate::http::handler::Shared;
+use crate::interfaces::rsgi::Rsgi;
+
+struct Running {
+    shutdown: watch::Sender<bool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+#[pyclass(frozen, module = "granian._granian")]
+pub(crate) struct Engine {
+    fd: RawFd,
+    cfg: EngineConfig,
+    bridge: Arc<Bridge>,
+    ctx: PyOnceLock<PyCtx>,
+    running: Mutex<Option<Running>>,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new(fd: RawFd, config: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let cfg = EngineConfig::from_dict(config)?;
+        let bridge = Bridge::new(cfg.log_level).map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?;
+        Ok(Self {
+            fd,
+            cfg,
+            bridge: Arc::new(bridge),
+            ctx: PyOnceLock::new(),
+            running: Mutex::new(None),
+        })
+    }
+
+    /// Starts serving an RSGI app. `spawn(scope, protocol)` starts one request on the loop;
+    /// `on_log(level, msg)`, `on_access(...)` (or None) and `on_stopped()` are loop callbacks.
+    fn serve_rsgi(
+        slf: &Bound<'_, Self>,
+        event_loop: &Bound<'_, PyAny>,
+        spawn: Py<PyAny>,
+        on_log: Py<PyAny>,
+        on_access: Option<Py<PyAny>>,
+        on_stopped: Py<PyAny>,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        let py = slf.py();
+        let ctx = PyCtx {
+            event_loop: event_loop.clone().unbind(),
+            spawn,
+            on_log,
+            on_access: on_access.filter(|_| this.cfg.access_log),
+            on_stopped,
+        };
+        let access_log = ctx.on_access.is_some();
+        if this.ctx.set(py, ctx).is_err() {
+            return Err(PyRuntimeError::new_err("the engine was already started"));
+        }
+        crate::bridge::set_event_loop(py, event_loop);
+        // The loop runs on this thread: see `sched` for why it changes policy.
+        super::sched::batch_current_thread();
+        event_loop.call_method1("add_reader", (this.bridge.fd(), slf.getattr("_drain")?))?;
+        let shared = Arc::new(Shared {
+            interface: Rsgi,
+            bridge: Arc::clone(&this.bridge),
+            access_log,
+        });
+        this.start(shared)
+    }
+
+    /// Runs the queued jobs; registered with `loop.add_reader` on the bridge's eventfd.
+    fn _drain(&self, py: Python<'_>) {
+        if let Some(ctx) = self.ctx.get(py) {
+            self.bridge.drain(py, ctx);
+        }
+    }
+
+    /// Begins a graceful stop: no new connections, in-flight requests finish, idle keep-alive
+    /// connections close; `on_stopped` is called when all is done. Idempotent.
+    fn stop(&self) {
+        if let Some(r) = lock(&self.running).as_ref() {
+            let _ = r.shutdown.send(true);
+        }
+    }
+
+    /// Waits for the runtime threads to exit (after `on_stopped`) and unregisters the eventfd.
+    fn join(&self, py: Python<'_>) -> PyResult<()> {
+        let threads = lock(&self.running).as_mut().map(|r| std::mem::take(&mut r.threads));
+        if let Some(threads) = threads {
+            py.detach(|| {
+                for t in threads {
+                    let _ = t.join();
+                }
+            });
+        }
+        if let Some(ctx) = self.ctx.get(py) {
+            let _ = ctx.event_loop.call_method1(py, "remove_reader", (self.bridge.fd(),));
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    fn start<I: crate::http::handler::Interface>(&self, shared: Arc<Shared<I>>) -> PyResult<()> {
+        let (shutdown, _) = watch::channel(false);
+        let bridge = Arc::clone(&self.bridge);
+        let on_done = move || {
+            bridge.push(Box::new(|py, ctx| {
+                if let Err(e) = ctx.on_stopped.call0(py) {
+                    e.print(py);
+                }
+            }));
+        };
+        let threads = runtime::start(self.fd, &self.cfg, shared, &shutdown, on_done)
+            .map_err(|e| PyOSError::new_err(format!("cannot start runtime threads: {e}")))?;
+        *lock(&self.running) = Some(Running { shutdown, threads });
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! The engine of one worker process: tokio runtimes accepting on the inherited socket, and the
+//! Python-facing `Engine` object that starts and stops them.
+
+mod engine;
+mod runtime;
+mod sched;
+
+pub(crate) use engine::Engine;
