@@ -74,12 +74,14 @@ def _log_from_engine(level: int, message: str) -> None:
 def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
     """Load the app and serve it on `socket_fd` until a stop signal; returns the exit code."""
     from .. import _granian
-    from ..loading import load_target, resolve_rsgi_app
+    from ..loading import load_env_files, load_target, resolve_rsgi_app
 
     if config.interface != Interfaces.RSGI:
         logger.error(f'The {config.interface} interface is not available in this build yet; use --interface rsgi')
         return 1
     try:
+        if config.env_files:
+            load_env_files(config.env_files)
         app = load_target(config.target, factory=config.factory, working_dir=config.working_dir)
         handler, init_hook, del_hook = resolve_rsgi_app(app)
     except StartupError as exc:

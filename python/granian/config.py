@@ -1,0 +1,464 @@
+"""The one source of truth for server settings.
+
+`Config` is a frozen dataclass whose fields are the `Granian(...)` keyword names; each field
+declares its default, CLI flag, limits and help text (see `granian._options.Opt`), and the CLI
+is generated from these declarations. `build_config()` validates keyword values, maps the 1.x
+names, resolves every "auto" value, and returns a `Config` that workers use as is (it travels
+to them as JSON: `Config.to_dict()` / `Config.from_dict()`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from granian._options import Opt, convert, invalid, opt_of
+from granian._options import setting as _s
+from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, SSLProtocols, TaskImpl, ThreadModes
+from granian.errors import ConfigurationError, StartupError
+from granian.http import HTTP1Settings, HTTP2Settings
+from granian.loading import split_target
+from granian.log import DEFAULT_ACCESS_FORMAT, RUNTIME_LOGGER, LogLevels, validate_access_format
+
+logger = logging.getLogger(RUNTIME_LOGGER)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated, fully resolved server settings (build it with `build_config`).
+
+    Resolved means: `runtime_mode` is `'st'`/`'mt'`, `loop` a concrete loop, and
+    `backpressure`, `blocking_threads`, `runtime_blocking_threads` are ints. Choice values
+    are plain lower-case strings, paths absolute `str`, durations int seconds, repeatable
+    settings tuples.
+    """
+
+    target: str = dataclasses.field(metadata={'opt': Opt(None, 'Application target, `module:attr`.')})
+    address: str = _s('127.0.0.1', '--host', 'Address to bind (IPv6 allowed).')
+    port: int = _s(8000, '--port', 'TCP port to bind.', kind='int', min=0, max=65535)
+    uds: str | None = _s(None, '--uds', 'Bind this Unix socket instead of host and port.', kind='path')
+    uds_permissions: int | None = _s(
+        None, '--uds-permissions', 'Permissions of the Unix socket file (e.g. 0660).', kind='octal'
+    )
+    interface: str = _s('rsgi', '--interface', 'Application interface.', kind='choice', choices=Interfaces)
+    http: str = _s('auto', '--http', 'HTTP version to serve.', kind='choice', choices=HTTPModes)
+    websockets: bool = _s(True, '--ws', 'Enable WebSocket handling.', kind='bool', env='GRANIAN_WEBSOCKETS')
+    workers: int = _s(1, '--workers', 'Number of worker processes.', kind='int', min=1)
+    blocking_threads: int | None = _s(
+        None,
+        '--blocking-threads',
+        'Threads per worker running Python code (more than 1 only with WSGI).',
+        kind='int',
+        min=1,
+        default_text='WSGI: backpressure // 2, else 1',
+    )
+    blocking_threads_idle_timeout: int = _s(
+        30,
+        '--blocking-threads-idle-timeout',
+        'Idle blocking threads are stopped after this long.',
+        kind='duration',
+        min=5,
+        max=600,
+    )
+    runtime_threads: int = _s(1, '--runtime-threads', 'Rust I/O threads per worker.', kind='int', min=1)
+    runtime_blocking_threads: int | None = _s(
+        None,
+        '--runtime-blocking-threads',
+        'Size of the Rust blocking-I/O pool per worker.',
+        kind='int',
+        min=1,
+        default_text='512',
+    )
+    runtime_mode: str = _s('auto', '--runtime-mode', 'Rust runtime layout.', kind='choice', choices=RuntimeModes)
+    loop: str = _s('auto', '--loop', 'Event loop implementation.', kind='choice', choices=Loops)
+    task_impl: str = _s('asyncio', '--task-impl', 'asyncio Task implementation.', kind='choice', choices=TaskImpl)
+    backlog: int = _s(1024, '--backlog', 'Maximum pending connections in the listen queue.', kind='int', min=128)
+    backpressure: int | None = _s(
+        None,
+        '--backpressure',
+        'Maximum connections served at once per worker.',
+        kind='int',
+        min=1,
+        default_text='backlog // workers',
+    )
+    http1_settings: HTTP1Settings = dataclasses.field(
+        default_factory=HTTP1Settings, metadata={'opt': Opt(None, 'HTTP/1 settings.', kind='object')}
+    )
+    http2_settings: HTTP2Settings = dataclasses.field(
+        default_factory=HTTP2Settings, metadata={'opt': Opt(None, 'HTTP/2 settings.', kind='object')}
+    )
+    log_enabled: bool = _s(True, '--log', 'Enable server logging.', kind='bool', env='GRANIAN_LOG_ENABLED')
+    log_level: str = _s('info', '--log-level', 'Server log level.', kind='choice', choices=LogLevels)
+    log_dictconfig: dict | None = _s(
+        None, '--log-config', 'JSON file with a logging dictConfig merged over the defaults.', kind='dict'
+    )
+    log_access: bool = _s(
+        False, '--access-log', 'Log one line per request.', kind='bool', env='GRANIAN_LOG_ACCESS_ENABLED'
+    )
+    log_access_format: str = _s(
+        DEFAULT_ACCESS_FORMAT, '--access-log-fmt', 'Access log line format.', env='GRANIAN_LOG_ACCESS_FMT'
+    )
+    ssl_cert: str | None = _s(None, '--ssl-certificate', 'TLS certificate chain (PEM).', kind='file')
+    ssl_key: str | None = _s(None, '--ssl-keyfile', 'TLS private key (PEM, PKCS#8).', kind='file')
+    ssl_key_password: str | None = _s(None, '--ssl-keyfile-password', 'Password of an encrypted TLS key.')
+    ssl_protocol_min: str = _s(
+        'tls1.3', '--ssl-protocol-min', 'Minimum TLS version.', kind='choice', choices=SSLProtocols
+    )
+    ssl_ca: str | None = _s(None, '--ssl-ca', 'CA bundle to verify client certificates.', kind='file')
+    ssl_crl: tuple[str, ...] = _s((), '--ssl-crl', 'Certificate revocation list (repeatable).', kind='file', multi=True)
+    ssl_client_verify: bool = _s(False, '--ssl-client-verify', 'Require client certificates.', kind='bool')
+    url_path_prefix: str | None = _s(None, '--url-path-prefix', 'URL prefix the app is mounted at (ASGI/WSGI).')
+    respawn_failed_workers: bool = _s(
+        False, '--respawn-failed-workers', 'Restart workers that exit unexpectedly.', kind='bool'
+    )
+    respawn_interval: float = _s(
+        3.5, '--respawn-interval', 'Seconds between starting a new worker and stopping the old.', kind='float', min=0
+    )
+    rss_sample_interval: int = _s(
+        30, '--rss-sample-interval', 'Memory sampling period.', kind='duration', min=1, max=300
+    )
+    rss_samples: int = _s(1, '--rss-samples', 'Over-limit samples in a row before a respawn.', kind='int', min=1)
+    workers_lifetime: int | None = _s(
+        None, '--workers-lifetime', 'Respawn workers after this age.', kind='duration', min=60
+    )
+    workers_max_rss: int | None = _s(
+        None, '--workers-max-rss', 'Respawn a worker above this memory use (MiB).', kind='int', min=1
+    )
+    workers_kill_timeout: int | None = _s(
+        None,
+        '--workers-kill-timeout',
+        'Kill workers that have not stopped after this long (default: wait).',
+        kind='duration',
+        min=1,
+        max=1800,
+    )
+    factory: bool = _s(False, '--factory', 'Call the target with no arguments to get the app.', kind='bool')
+    working_dir: str | None = _s(None, '--working-dir', 'Directory put first on sys.path.', kind='dir')
+    env_files: tuple[str, ...] = _s(
+        (), '--env-files', 'dotenv file to load (repeatable; needs python-dotenv).', kind='file', multi=True
+    )
+    static_path_route: tuple[str, ...] = _s(
+        (), '--static-path-route', 'URL prefix of static files (repeatable).', multi=True, default_text='/static'
+    )
+    static_path_mount: tuple[str, ...] = _s(
+        (), '--static-path-mount', 'Directory of static files (repeatable).', kind='dir', multi=True
+    )
+    static_path_dir_to_file: str | None = _s(
+        None, '--static-path-dir-to-file', 'File served for directory requests (e.g. index.html).'
+    )
+    static_path_expires: int = _s(
+        86400, '--static-path-expires', 'max-age of static responses (0: no header).', kind='duration', min=0
+    )
+    metrics_enabled: bool = _s(
+        False, '--metrics', 'Serve Prometheus metrics.', kind='bool', env='GRANIAN_METRICS_ENABLED'
+    )
+    metrics_scrape_interval: int = _s(
+        15, '--metrics-scrape-interval', 'Metrics collection period.', kind='duration', min=1, max=60
+    )
+    metrics_address: str = _s('127.0.0.1', '--metrics-address', 'Address of the metrics exporter.')
+    metrics_port: int = _s(9090, '--metrics-port', 'Port of the metrics exporter.', kind='int', min=0, max=65535)
+    reload: bool = _s(False, '--reload', 'Restart workers when files change (needs watchfiles).', kind='bool')
+    reload_paths: tuple[str, ...] = _s(
+        (), '--reload-paths', 'Path to watch (repeatable).', kind='exists', multi=True, default_text='cwd'
+    )
+    reload_ignore_dirs: tuple[str, ...] = _s(
+        (), '--reload-ignore-dirs', 'Directory name to ignore (repeatable).', multi=True
+    )
+    reload_ignore_patterns: tuple[str, ...] = _s(
+        (), '--reload-ignore-patterns', 'File name regex to ignore (repeatable).', multi=True
+    )
+    reload_ignore_paths: tuple[str, ...] = _s(
+        (), '--reload-ignore-paths', 'Path to ignore (repeatable).', kind='path', multi=True
+    )
+    reload_tick: int = _s(50, '--reload-tick', 'Watcher polling step, in milliseconds.', kind='int', min=50, max=5000)
+    reload_ignore_worker_failure: bool = _s(
+        False, '--reload-ignore-worker-failure', 'In reload mode, keep running when a worker dies.', kind='bool'
+    )
+    reload_filter: Any = _s(None, None, 'watchfiles filter class (API only).', kind='object')
+    process_name: str | None = _s(None, '--process-name', 'Process title (needs setproctitle).')
+    pid_file: str | None = _s(None, '--pid-file', 'File to write the main process id to.', kind='path')
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field (settings objects as dicts, tuples as lists)."""
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[field.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """Rebuild a Config from `to_dict()` output (no re-validation: it was validated once)."""
+        unknown = set(data) - set(FIELDS)
+        if unknown:
+            raise ConfigurationError(f'unknown configuration keys: {", ".join(sorted(unknown))}')
+        values = dict(data)
+        for name, value in data.items():
+            if name == 'http1_settings' and isinstance(value, Mapping):
+                values[name] = HTTP1Settings(**value)
+            elif name == 'http2_settings' and isinstance(value, Mapping):
+                values[name] = HTTP2Settings(**value)
+            elif opt_of(FIELDS[name]).multi and value is not None:
+                values[name] = tuple(value)
+        return cls(**values)
+
+
+FIELDS: dict[str, dataclasses.Field] = {field.name: field for field in dataclasses.fields(Config)}
+SETTINGS_CLASSES: dict[str, type] = {'http1_settings': HTTP1Settings, 'http2_settings': HTTP2Settings}
+
+#: Keywords the engine does not implement yet: a non-default value is a ConfigurationError.
+#: Remove a name when its feature lands. (`http2_settings` covers every `--http2-*` flag.)
+UNSUPPORTED: tuple[str, ...] = (
+    'ssl_cert',
+    'ssl_key',
+    'ssl_key_password',
+    'ssl_protocol_min',
+    'ssl_ca',
+    'ssl_crl',
+    'ssl_client_verify',
+    'static_path_route',
+    'static_path_mount',
+    'static_path_dir_to_file',
+    'static_path_expires',
+    'metrics_enabled',
+    'metrics_scrape_interval',
+    'metrics_address',
+    'metrics_port',
+    'reload',
+    'reload_paths',
+    'reload_ignore_dirs',
+    'reload_ignore_patterns',
+    'reload_ignore_paths',
+    'reload_tick',
+    'reload_ignore_worker_failure',
+    'reload_filter',
+    'respawn_failed_workers',
+    'workers_lifetime',
+    'workers_max_rss',
+    'rss_sample_interval',
+    'rss_samples',
+    'pid_file',
+    'process_name',
+    'http2_settings',
+)
+
+#: Choice values the engine does not implement yet, per keyword.
+UNSUPPORTED_VALUES: dict[str, tuple[str, ...]] = {
+    'http': ('2',),
+    'task_impl': ('rust',),
+    'loop': ('rloop', 'winloop'),
+}
+
+#: Interfaces whose app runs on the event loop thread: exactly one blocking thread.
+_ASYNC_INTERFACES = ('asgi', 'asginl', 'rsgi')
+
+#: Default size of the Rust blocking-I/O pool.
+DEFAULT_RUNTIME_BLOCKING_THREADS = 512
+
+#: 1.x keywords still accepted: keyword -> how the CLI spells it. `build_config` maps them
+#: (see `_apply_aliases`) and logs one warning.
+ALIAS_OPTIONS: dict[str, Opt] = {
+    'threads': Opt('--threads', '1.x name of --runtime-threads.', kind='int', min=1),
+    'threading_mode': Opt(
+        '--threading-mode', '1.x option: workers = --runtime-mode st, runtime = mt.', kind='choice', choices=ThreadModes
+    ),
+    'loop_opt': Opt('--opt', '1.x option (removed in 1.7), ignored.', kind='bool', env='GRANIAN_LOOP_OPT'),
+}
+_ALIAS_TARGETS = {'threads': 'runtime_threads', 'threading_mode': 'runtime_mode'}
+_THREAD_MODES = {'workers': 'st', 'runtime': 'mt'}
+#: Choice values from 1.x accepted on top of the enum: keyword -> {old value: new value}.
+LEGACY_VALUES: dict[str, dict[str, str]] = {'task_impl': {'auto': 'asyncio'}}
+
+
+def option_flags() -> dict[str, str]:
+    """CLI flag of every option name used in ConfigurationError (`'http1_settings.keep_alive'` included)."""
+    flags: dict[str, str] = {}
+    for name, field in FIELDS.items():
+        if opt_of(field).flag:
+            flags[name] = opt_of(field).flag
+        if name in SETTINGS_CLASSES:
+            for sub in dataclasses.fields(SETTINGS_CLASSES[name]):
+                flags[f'{name}.{sub.name}'] = opt_of(sub).flag
+    flags.update({name: opt.flag for name, opt in ALIAS_OPTIONS.items() if opt.flag})
+    return flags
+
+
+def _flag(name: str) -> str:
+    flag = option_flags().get(name)
+    return f"'{name}' ({flag})" if flag else f"'{name}'"
+
+
+def _apply_aliases(kwargs: dict[str, Any]) -> list[str]:
+    """Map 1.x keywords/values in `kwargs` to 2.x ones, in place; returns what was mapped."""
+    notes = []
+    for old in ALIAS_OPTIONS:
+        if old not in kwargs:
+            continue
+        value = kwargs.pop(old)
+        if value is None:
+            continue
+        new = _ALIAS_TARGETS.get(old)
+        if new is None:
+            notes.append(f'{_flag(old)} was removed in 1.7 and is ignored')
+            continue
+        if kwargs.get(new) is not None:
+            raise ConfigurationError(f'{{option}} is the 1.x name of {_flag(new)}: give only one of them', old)
+        value = convert(ALIAS_OPTIONS[old], old, value, nullable=False)
+        kwargs[new] = _THREAD_MODES[value] if old == 'threading_mode' else value
+        notes.append(f'{_flag(old)} is a 1.x name, use {_flag(new)}')
+    for name, mapping in LEGACY_VALUES.items():
+        value = kwargs.get(name)
+        if isinstance(value, str) and value.lower() in mapping:
+            kwargs[name] = mapping[value.lower()]
+            notes.append(f"{_flag(name)} value '{value}' is from 1.x, using '{kwargs[name]}'")
+    return notes
+
+
+def _convert_settings(name: str, value: Any) -> Any:
+    """A validated copy of an HTTP settings object (given as instance, dict or None)."""
+    cls = SETTINGS_CLASSES[name]
+    if value is None:
+        value = cls()
+    elif isinstance(value, Mapping):
+        try:
+            value = cls(**value)
+        except TypeError as exc:
+            raise invalid(str(exc), name) from None
+    elif not isinstance(value, cls):
+        raise invalid(f'expected {cls.__name__}, got {type(value).__name__}', name)
+    fields = {}
+    for sub in dataclasses.fields(cls):
+        fields[sub.name] = convert(opt_of(sub), f'{name}.{sub.name}', getattr(value, sub.name), sub.default is None)
+    return cls(**fields)
+
+
+def _default(name: str) -> Any:
+    field = FIELDS[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _convert(name: str, value: Any) -> Any:
+    """`value` for keyword `name`, validated and normalised; None means the default."""
+    if value is None:
+        value = _default(name)
+    if name in SETTINGS_CLASSES:
+        return _convert_settings(name, value)
+    field = FIELDS[name]
+    return convert(opt_of(field), name, value, nullable=field.default is None)
+
+
+def _check_unsupported(kwargs: Mapping[str, Any]) -> None:
+    for name in UNSUPPORTED:
+        if kwargs.get(name) is None:
+            continue
+        try:
+            value = _convert(name, kwargs[name])
+        except ConfigurationError:
+            value = kwargs[name]  # not even valid, so certainly not the default
+        default = _default(name)
+        if value == default:
+            continue
+        option = name
+        if name in SETTINGS_CLASSES and isinstance(value, SETTINGS_CLASSES[name]):
+            changed = [f.name for f in dataclasses.fields(value) if getattr(value, f.name) != getattr(default, f.name)]
+            option = f'{name}.{changed[0]}'
+        raise ConfigurationError('{option} is not supported yet by this build', option)
+    for name, values in UNSUPPORTED_VALUES.items():
+        value = _convert(name, kwargs.get(name))
+        if value in values:
+            supported = [v for v in opt_of(FIELDS[name]).choices.values() if v not in values]
+            message = f"Value '{value}' of {{option}} is not supported yet by this build (use: {', '.join(supported)})"
+            raise ConfigurationError(message, name)
+
+
+def module_available(name: str) -> bool:
+    """Whether `name` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _check(values: dict[str, Any]) -> None:
+    """Checks that involve more than one setting, or the environment."""
+    try:
+        split_target(values['target'])
+    except StartupError as exc:
+        raise ConfigurationError(str(exc), 'target') from None
+    if not values['address']:
+        raise invalid('the address must not be empty', 'address')
+    if values['uds'] and sys.platform == 'win32':
+        raise ConfigurationError('{option} (Unix domain sockets) is not available on Windows', 'uds')
+    threads = values['blocking_threads']
+    if threads is not None and threads > 1 and values['interface'] in _ASYNC_INTERFACES:
+        raise invalid(
+            f"more than 1 blocking thread needs the wsgi interface (got {threads} with '{values['interface']}')",
+            'blocking_threads',
+        )
+    if values['loop'] == 'uvloop' and (sys.platform == 'win32' or not module_available('uvloop')):
+        raise ConfigurationError("{option} 'uvloop' needs the uvloop package: pip install 'granian[uvloop]'", 'loop')
+    if values['env_files'] and not module_available('dotenv'):
+        raise ConfigurationError("{option} needs the python-dotenv package: pip install 'granian[dotenv]'", 'env_files')
+    if values['log_dictconfig'] is not None:
+        try:
+            json.dumps(values['log_dictconfig'])
+        except (TypeError, ValueError) as exc:
+            raise invalid(f'must be JSON-serialisable ({exc})', 'log_dictconfig') from None
+    try:
+        validate_access_format(values['log_access_format'])
+    except ValueError as exc:
+        raise invalid(str(exc), 'log_access_format') from None
+
+
+def _resolve(values: dict[str, Any]) -> None:
+    """Replace every "auto"/None-means-computed value by the concrete one."""
+    if values['backpressure'] is None:
+        values['backpressure'] = max(1, values['backlog'] // values['workers'])
+    if values['blocking_threads'] is None:
+        wsgi = values['interface'] == Interfaces.WSGI
+        values['blocking_threads'] = max(1, values['backpressure'] // 2) if wsgi else 1
+    if values['runtime_blocking_threads'] is None:
+        values['runtime_blocking_threads'] = DEFAULT_RUNTIME_BLOCKING_THREADS
+    if values['runtime_mode'] == RuntimeModes.auto:
+        single = values['interface'] == Interfaces.RSGI and values['runtime_threads'] == 1 and values['http'] != '2'
+        values['runtime_mode'] = RuntimeModes.st.value if single else RuntimeModes.mt.value
+    if values['loop'] == Loops.auto:
+        uvloop = sys.platform != 'win32' and module_available('uvloop')
+        values['loop'] = Loops.uvloop.value if uvloop else Loops.asyncio.value
+
+
+def build_config(target: str, **kwargs: Any) -> Config:
+    """Validate `Granian(target, **kwargs)` settings and return the resolved Config.
+
+    Accepts the keyword names of `Config` (None meaning "default") and the 1.x aliases in
+    `ALIAS_OPTIONS` / `LEGACY_VALUES`. Enum members, plain strings (any case) and `pathlib`
+    paths are all fine. Raises ConfigurationError naming the setting and the bad value.
+    Using 1.x names logs one warning on the `_granian` logger.
+    """
+    kwargs = dict(kwargs)
+    notes = _apply_aliases(kwargs)
+    unknown = sorted(set(kwargs) - set(FIELDS))
+    if unknown:
+        raise ConfigurationError(f'unknown option(s): {", ".join(unknown)}')
+    _check_unsupported(kwargs)
+    values = {'target': target}
+    for name in FIELDS:
+        if name != 'target':
+            values[name] = _convert(name, kwargs.get(name))
+    _check(values)
+    _resolve(values)
+    if notes:
+        logger.warning('Deprecated settings: %s.', '; '.join(notes))
+    return Config(**values)

@@ -1,0 +1,329 @@
+"""CLI parsing and errors, with the supervisor replaced (no process is started here)."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import granian
+from granian import config as config_module
+from granian.cli import cli
+from granian.config import UNSUPPORTED, build_config
+from granian.errors import StartupError
+
+PYTHON_DIR = str(Path(granian.__file__).resolve().parent.parent)
+
+#: Every flag of the compatibility spec (CLI.md §1).
+SPEC_FLAGS = """
+--host --port --uds --uds-permissions --interface --http --ws --no-ws --workers --blocking-threads
+--blocking-threads-idle-timeout --runtime-threads --runtime-blocking-threads --runtime-mode --loop --task-impl
+--backlog --backpressure --http1-buffer-size --http1-header-read-timeout --http1-keep-alive --no-http1-keep-alive
+--http1-pipeline-flush --no-http1-pipeline-flush --http2-adaptive-window --no-http2-adaptive-window
+--http2-initial-connection-window-size --http2-initial-stream-window-size --http2-keep-alive-interval
+--http2-keep-alive-timeout --http2-max-concurrent-streams --http2-max-frame-size --http2-max-headers-size
+--http2-max-send-buffer-size --log --no-log --log-level --log-config --access-log --no-access-log --access-log-fmt
+--ssl-certificate --ssl-keyfile --ssl-keyfile-password --ssl-protocol-min --ssl-ca --ssl-crl --ssl-client-verify
+--no-ssl-client-verify --url-path-prefix --respawn-failed-workers --no-respawn-failed-workers --respawn-interval
+--rss-sample-interval --rss-samples --workers-lifetime --workers-max-rss --workers-kill-timeout --factory
+--no-factory --working-dir --env-files --static-path-route --static-path-mount --static-path-dir-to-file
+--static-path-expires --metrics --no-metrics --metrics-scrape-interval --metrics-address --metrics-port --reload
+--no-reload --reload-paths --reload-ignore-dirs --reload-ignore-patterns --reload-ignore-paths --reload-tick
+--reload-ignore-worker-failure --no-reload-ignore-worker-failure --process-name --pid-file --version --help
+""".split()
+
+
+@pytest.fixture(autouse=True)
+def no_uvloop(monkeypatch):
+    monkeypatch.setattr(config_module, 'module_available', lambda name: name == 'dotenv')
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith('GRANIAN_'):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """Replaces `granian.server.supervisor.run`; records its calls. Set `.code` / `.error` to steer it."""
+    calls = types.SimpleNamespace(configs=[], hooks=[], code=0, error=None)
+
+    def run(config, hooks):
+        calls.configs.append(config)
+        calls.hooks.append(hooks)
+        if calls.error is not None:
+            raise calls.error
+        return calls.code
+
+    try:
+        supervisor = importlib.import_module('granian.server.supervisor')
+    except ImportError:
+        supervisor = types.ModuleType('granian.server.supervisor')
+        monkeypatch.setitem(sys.modules, 'granian.server.supervisor', supervisor)
+    monkeypatch.setattr(supervisor, 'run', run, raising=False)
+    return calls
+
+
+@pytest.fixture
+def keywords(monkeypatch):
+    """Replaces `Granian` to capture the keyword arguments the CLI maps options to."""
+    seen = {}
+
+    class Recorder:
+        def __init__(self, target, **kwargs):
+            seen.clear()
+            seen.update(kwargs, target=target)
+
+        def serve(self):
+            pass
+
+    monkeypatch.setattr('granian.server.Granian', Recorder)
+    return seen
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(cli, list(args), env=env, prog_name='granian')
+
+
+def test_help_lists_every_spec_option():
+    result = invoke('--help')
+    assert result.exit_code == 0
+    words = set(result.output.replace('/', ' ').replace(',', ' ').split())
+    missing = [flag for flag in SPEC_FLAGS if flag not in words]
+    assert missing == []
+    assert 'GRANIAN_WEBSOCKETS' in result.output
+    assert 'GRANIAN_LOG_ACCESS_FMT' in result.output
+
+
+def test_version():
+    result = invoke('--version')
+    assert (result.exit_code, result.output) == (0, 'granian 0.1.0\n')
+
+
+def test_app_is_required():
+    result = invoke()
+    assert result.exit_code == 2
+    assert "Missing argument 'APP'" in result.output
+
+
+def test_defaults_reach_the_supervisor_unchanged(served):
+    result = invoke('main:app')
+    assert result.exit_code == 0, result.output
+    assert served.configs == [build_config('main:app')]
+    assert set(served.hooks[0]) == {'startup', 'reload', 'shutdown'}
+
+
+def test_only_given_options_are_passed(keywords):
+    assert invoke('main:app').exit_code == 0
+    assert keywords == {'target': 'main:app'}
+
+
+def test_options_map_to_keywords(keywords, tmp_path):
+    log_config = tmp_path / 'log.json'
+    log_config.write_text(json.dumps({'version': 1, 'loggers': {}}))
+    env_a, env_b = tmp_path / 'a.env', tmp_path / 'b.env'
+    env_a.write_text('')
+    env_b.write_text('')
+    result = invoke(
+        *('--host', '::1', '--port', '9000', '--no-ws', '--interface', 'ASGI', '--http', '1'),
+        *('--http1-buffer-size', '65536', '--no-http1-keep-alive', '--http1-max-headers', '20'),
+        *('--log-level', 'WARNING', '--access-log', '--access-log-fmt', '%(addr)s', '--log-config', str(log_config)),
+        *('--env-files', str(env_a), '--env-files', str(env_b), '--workers-kill-timeout', '1m30s'),
+        *('--uds-permissions', '0660', '--respawn-interval', '1.5', '--factory', 'pkg:make'),
+    )
+    assert result.exit_code == 0, result.output
+    assert keywords == {
+        'target': 'pkg:make',
+        'address': '::1',
+        'port': 9000,
+        'websockets': False,
+        'interface': 'asgi',
+        'http': '1',
+        'http1_settings': {'max_buffer_size': 65536, 'keep_alive': False, 'max_headers': 20},
+        'log_level': 'warning',
+        'log_access': True,
+        'log_access_format': '%(addr)s',
+        'log_dictconfig': {'version': 1, 'loggers': {}},
+        'env_files': (str(env_a), str(env_b)),
+        'workers_kill_timeout': 90,
+        'uds_permissions': 0o660,
+        'respawn_interval': 1.5,
+        'factory': True,
+    }
+
+
+def test_full_config_from_options(served):
+    result = invoke(
+        '--interface', 'wsgi', '--workers', '2', '--blocking-threads', '8', '--http1-max-headers', '7', 'a:b'
+    )
+    assert result.exit_code == 0, result.output
+    config = served.configs[0]
+    assert (config.interface, config.workers, config.blocking_threads) == ('wsgi', 2, 8)
+    assert config.http1_settings.max_headers == 7
+    assert config.backpressure == 512
+
+
+def test_env_vars_including_the_renamed_ones(keywords, tmp_path):
+    env_a, env_b = tmp_path / 'a.env', tmp_path / 'b.env'
+    env_a.write_text('')
+    env_b.write_text('')
+    env = {
+        'GRANIAN_WORKERS': '3',
+        'GRANIAN_WEBSOCKETS': 'false',
+        'GRANIAN_LOG_ENABLED': '0',
+        'GRANIAN_LOG_ACCESS_ENABLED': 'yes',
+        'GRANIAN_LOG_ACCESS_FMT': '%(path)s',
+        'GRANIAN_HTTP1_KEEP_ALIVE': 'off',
+        'GRANIAN_HOST': '0.0.0.0',
+        'GRANIAN_ENV_FILES': f'{env_a}{os.pathsep}{env_b}',
+        'GRANIAN_RELOAD_IGNORE_DIRS': 'build  dist',
+        'GRANIAN_BLOCKING_THREADS_IDLE_TIMEOUT': '1m',
+    }
+    result = invoke('main:app', env=env)
+    assert result.exit_code == 0, result.output
+    assert keywords == {
+        'target': 'main:app',
+        'workers': 3,
+        'websockets': False,
+        'log_enabled': False,
+        'log_access': True,
+        'log_access_format': '%(path)s',
+        'http1_settings': {'keep_alive': False},
+        'address': '0.0.0.0',
+        'env_files': (str(env_a), str(env_b)),
+        'reload_ignore_dirs': ('build', 'dist'),
+        'blocking_threads_idle_timeout': 60,
+    }
+
+
+def test_command_line_beats_env(keywords):
+    assert invoke('--workers', '2', 'main:app', env={'GRANIAN_WORKERS': '5'}).exit_code == 0
+    assert keywords['workers'] == 2
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (['--runtime-threads', '0'], "Error: Invalid value for '--runtime-threads': 0 is not in the range x>=1."),
+        (['--backlog', '10'], "Error: Invalid value for '--backlog': 10 is not in the range x>=128."),
+        (['--interface', 'cgi'], "Error: Invalid value for '--interface': 'cgi' is not one of"),
+        (
+            ['--workers-kill-timeout', '2h'],
+            "Error: Invalid value for '--workers-kill-timeout': '2h' is greater than the maximum allowed value of 1800",
+        ),
+        (['--blocking-threads-idle-timeout', 'soon'], "'soon' is not a valid duration"),
+        (['--no-such-flag'], 'Error: No such option'),
+        (['--blocking-threads', '2'], "Error: Invalid value for '--blocking-threads': more than 1 blocking thread"),
+        (['--http', '2'], "Error: Value '2' of --http is not supported yet by this build"),
+        (['--loop', 'rloop'], "Error: Value 'rloop' of --loop is not supported yet by this build"),
+        (['--task-impl', 'rust'], "Error: Value 'rust' of --task-impl is not supported yet by this build"),
+        (['--reload'], 'Error: --reload is not supported yet by this build'),
+        (['--http2-max-frame-size', '32768'], 'Error: --http2-max-frame-size is not supported yet by this build'),
+        (['--workers-lifetime', '2h'], 'Error: --workers-lifetime is not supported yet by this build'),
+        (['--access-log-fmt', '%(nope)s'], "Error: Invalid value for '--access-log-fmt': unknown atom 'nope'"),
+        (['--uds-permissions', '0999'], "Error: Invalid value for '--uds-permissions': '0999' is not a valid octal"),
+    ],
+)
+def test_usage_errors_exit_2_naming_the_option(served, args, message):
+    result = invoke(*args, 'main:app')
+    assert result.exit_code == 2
+    assert message in result.output
+    assert served.configs == []
+
+
+def test_unsupported_env_var_is_rejected(served):
+    result = invoke('main:app', env={'GRANIAN_METRICS_ENABLED': '1'})
+    assert result.exit_code == 2
+    assert 'Error: --metrics is not supported yet by this build' in result.output
+
+
+def test_bad_target_is_a_usage_error(served):
+    result = invoke(':app')
+    assert result.exit_code == 2
+    assert "expected '<module>:<attribute>'" in result.output
+
+
+def test_unsupported_options_are_marked_in_help():
+    output = ' '.join(invoke('--help').output.split())
+    assert output.count('Not supported yet') >= len([n for n in UNSUPPORTED if n not in ('reload_filter',)])
+
+
+def test_v1_aliases(keywords):
+    result = invoke('--threads', '4', '--threading-mode', 'runtime', '--opt', '--task-impl', 'auto', 'main:app')
+    assert result.exit_code == 0, result.output
+    assert keywords == {
+        'target': 'main:app',
+        'threads': 4,
+        'threading_mode': 'runtime',
+        'loop_opt': True,
+        'task_impl': 'auto',
+    }
+    assert invoke('main:app', env={'GRANIAN_THREADS': '2', 'GRANIAN_LOOP_OPT': '1'}).exit_code == 0
+    assert keywords == {'target': 'main:app', 'threads': 2, 'loop_opt': True}
+
+
+def test_v1_aliases_resolve_with_a_warning(served):
+    result = invoke('--threads', '4', '--threading-mode', 'workers', '--task-impl', 'AUTO', 'main:app')
+    assert result.exit_code == 0, result.output
+    config = served.configs[0]
+    assert (config.runtime_threads, config.runtime_mode, config.task_impl) == (4, 'st', 'asyncio')
+
+
+def test_v1_alias_conflict(served):
+    result = invoke('--threads', '4', '--runtime-threads', '2', 'main:app')
+    assert result.exit_code == 2
+    assert 'Error: --threads is the 1.x name of' in result.output
+
+
+def test_aliases_are_hidden_from_help():
+    output = invoke('--help').output
+    assert '--threads ' not in output
+    assert '--threading-mode' not in output
+
+
+@pytest.mark.parametrize(
+    ('content', 'message'), [('{not json', 'is not valid JSON'), ('[1, 2]', 'must hold a JSON object')]
+)
+def test_bad_log_config_exits_1(served, tmp_path, content, message):
+    path = tmp_path / 'log.json'
+    path.write_text(content)
+    result = invoke('--log-config', str(path), 'main:app')
+    assert result.exit_code == 1
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert served.configs == []
+
+
+def test_missing_log_config_file_is_a_usage_error(tmp_path):
+    result = invoke('--log-config', str(tmp_path / 'nope.json'), 'main:app')
+    assert result.exit_code == 2
+    assert "'--log-config'" in result.output
+
+
+def test_startup_error_exits_1_with_one_line(served):
+    served.error = StartupError("could not import module 'main'")
+    result = invoke('main:app')
+    assert result.exit_code == 1
+    assert result.output == "Error: could not import module 'main'\n"
+
+
+def test_server_exit_code_is_propagated(served):
+    served.code = 3
+    assert invoke('main:app').exit_code == 3
+
+
+def test_python_m_granian_and_cheap_import():
+    env = {**os.environ, 'PYTHONPATH': PYTHON_DIR}
+    version = subprocess.run(
+        [sys.executable, '-m', 'granian', '--version'], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert (version.returncode, version.stdout) == (0, 'granian 0.1.0\n')
+    code = 'import sys, granian, granian.cli, granian.config; assert "granian._granian" not in sys.modules'
+    assert subprocess.run([sys.executable, '-c', code], env=env, timeout=60).returncode == 0

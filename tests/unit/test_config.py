@@ -1,0 +1,391 @@
+"""Config: defaults, validation messages, "auto" resolution, 1.x aliases, unsupported options, JSON round trip."""
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from granian import config as config_module
+from granian._options import parse_duration, parse_octal
+from granian.config import UNSUPPORTED, Config, build_config, option_flags
+from granian.constants import Interfaces, Loops, RuntimeModes, ThreadModes
+from granian.errors import ConfigurationError
+from granian.http import HTTP1Settings, HTTP2Settings
+from granian.log import DEFAULT_ACCESS_FORMAT, LogLevels
+
+
+@pytest.fixture(autouse=True)
+def no_optional_modules(monkeypatch):
+    """Resolution must not depend on what happens to be installed: pretend uvloop is absent."""
+    available = {'dotenv': True}
+    monkeypatch.setattr(config_module, 'module_available', lambda name: available.get(name, False))
+    return available
+
+
+@pytest.fixture
+def runtime_warnings():
+    """Records what is logged on `_granian` (its propagation may be off after dictConfig)."""
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger('_granian')
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def error_of(**kwargs) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as info:
+        build_config('main:app', **kwargs)
+    return info.value
+
+
+def test_defaults_are_resolved():
+    config = build_config('main:app')
+    assert config.target == 'main:app'
+    assert (config.address, config.port, config.interface, config.http) == ('127.0.0.1', 8000, 'rsgi', 'auto')
+    assert config.workers == 1
+    assert config.backlog == 1024
+    assert config.backpressure == 1024
+    assert config.blocking_threads == 1
+    assert config.runtime_threads == 1
+    assert config.runtime_blocking_threads == 512
+    assert config.runtime_mode == 'st'
+    assert config.loop == 'asyncio'
+    assert config.task_impl == 'asyncio'
+    assert config.http1_settings == HTTP1Settings()
+    assert config.http2_settings == HTTP2Settings()
+    assert config.log_access_format == DEFAULT_ACCESS_FORMAT
+    assert (config.log_enabled, config.log_level, config.log_access) == (True, 'info', False)
+    assert config.websockets is True
+
+
+def test_http1_settings_defaults_match_the_spec():
+    assert dataclasses.asdict(HTTP1Settings()) == {
+        'header_read_timeout': 30000,
+        'keep_alive': True,
+        'max_buffer_size': 417792,
+        'pipeline_flush': False,
+        'max_headers': 100,
+    }
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        build_config('main:app').port = 1
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'mode'),
+    [
+        ({}, 'st'),
+        ({'runtime_threads': 2}, 'mt'),
+        ({'interface': 'asgi'}, 'mt'),
+        ({'interface': 'wsgi'}, 'mt'),
+        ({'runtime_mode': 'mt'}, 'mt'),
+        ({'runtime_mode': RuntimeModes.st, 'runtime_threads': 4}, 'st'),
+    ],
+)
+def test_runtime_mode_auto(kwargs, mode):
+    assert build_config('main:app', **kwargs).runtime_mode == mode
+
+
+def test_backpressure_and_blocking_threads_defaults():
+    config = build_config('main:app', interface='wsgi', workers=4, backlog=1024)
+    assert config.backpressure == 256
+    assert config.blocking_threads == 128
+    assert build_config('main:app', interface='wsgi', backpressure=1).blocking_threads == 1
+    assert build_config('main:app', interface='asgi', workers=3).blocking_threads == 1
+    assert build_config('main:app', interface='wsgi', blocking_threads=7).blocking_threads == 7
+
+
+def test_loop_auto_prefers_uvloop_when_installed(no_optional_modules):
+    no_optional_modules['uvloop'] = True
+    assert build_config('main:app').loop == 'uvloop'
+    assert build_config('main:app', loop='asyncio').loop == 'asyncio'
+
+
+def test_loop_uvloop_requested_but_missing():
+    err = error_of(loop=Loops.uvloop)
+    assert err.option == 'loop'
+    assert 'uvloop' in str(err)
+
+
+def test_env_files_need_python_dotenv(no_optional_modules, tmp_path):
+    env = tmp_path / '.env'
+    env.write_text('A=1\n')
+    no_optional_modules['dotenv'] = False
+    err = error_of(env_files=[env])
+    assert err.option == 'env_files'
+    assert 'python-dotenv' in str(err)
+
+
+def test_enum_members_and_any_case_strings_are_accepted():
+    config = build_config('main:app', interface=Interfaces.ASGI, log_level='WARNING', loop='AsyncIO', http=1)
+    assert (config.interface, config.log_level, config.loop, config.http) == ('asgi', 'warning', 'asyncio', '1')
+    assert build_config('main:app', log_level=LogLevels.warn).log_level == 'warn'
+
+
+def test_paths_accept_str_and_path_and_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'a.env').write_text('A=1\n')
+    (tmp_path / 'b.env').write_text('B=1\n')
+    config = build_config('main:app', working_dir=Path('.'), env_files=['a.env', tmp_path / 'b.env'], uds='s.sock')
+    assert config.working_dir == str(tmp_path)
+    assert config.env_files == (str(tmp_path / 'a.env'), str(tmp_path / 'b.env'))
+    assert config.uds == str(tmp_path / 's.sock')
+    assert build_config('main:app', env_files='a.env').env_files == (str(tmp_path / 'a.env'),)
+
+
+def test_missing_paths_are_reported(tmp_path):
+    err = error_of(working_dir=tmp_path / 'nope')
+    assert str(err) == f"Invalid value for 'working_dir': directory '{tmp_path / 'nope'}' does not exist"
+    assert 'does not exist' in str(error_of(env_files=[tmp_path / 'missing.env']))
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'message'),
+    [
+        ({'workers': 0}, "Invalid value for 'workers': 0 is not in the range x>=1."),
+        ({'port': 70000}, "Invalid value for 'port': 70000 is not in the range 0<=x<=65535."),
+        ({'port': 'abc'}, "Invalid value for 'port': 'abc' is not a valid integer."),
+        ({'backlog': 64}, "Invalid value for 'backlog': 64 is not in the range x>=128."),
+        ({'workers': True}, "Invalid value for 'workers': 'True' is not a valid integer."),
+        ({'workers': 1.5}, "Invalid value for 'workers': '1.5' is not a valid integer."),
+        ({'respawn_interval': -1}, "Invalid value for 'respawn_interval': -1.0 is not in the range x>=0."),
+        ({'interface': 'cgi'}, "Invalid value for 'interface': 'cgi' is not one of 'asgi', 'asginl', 'rsgi', 'wsgi'."),
+        ({'websockets': 'maybe'}, "Invalid value for 'websockets': 'maybe' is not a valid boolean."),
+        (
+            {'blocking_threads_idle_timeout': 2},
+            "Invalid value for 'blocking_threads_idle_timeout': '2' is less than the minimum allowed value of 5 "
+            'seconds',
+        ),
+        (
+            {'workers_kill_timeout': '1h'},
+            "Invalid value for 'workers_kill_timeout': '1h' is greater than the maximum allowed value of 1800 seconds",
+        ),
+        ({'workers_kill_timeout': '5x'}, "Invalid value for 'workers_kill_timeout': '5x' is not a valid duration"),
+        (
+            {'http1_settings': HTTP1Settings(max_buffer_size=10)},
+            "Invalid value for 'http1_settings.max_buffer_size': 10 is not in the range x>=8192.",
+        ),
+        (
+            {'http1_settings': {'header_read_timeout': 0}},
+            "Invalid value for 'http1_settings.header_read_timeout': 0 is not in the range 1<=x<=60000.",
+        ),
+    ],
+)
+def test_invalid_values_name_the_option_and_value(kwargs, message):
+    err = error_of(**kwargs)
+    assert str(err) == message
+    assert err.option == message.split("'")[1]
+
+
+def test_error_renders_with_the_cli_flag():
+    err = error_of(http1_settings={'max_buffer_size': 10})
+    assert err.render(option_flags()[err.option]).startswith("Invalid value for '--http1-buffer-size': 10 ")
+
+
+def test_http_settings_accept_dict_and_are_copied():
+    settings = HTTP1Settings(keep_alive=False)
+    config = build_config('main:app', http1_settings=settings)
+    settings.keep_alive = True
+    assert config.http1_settings.keep_alive is False
+    assert build_config('main:app', http1_settings={'max_headers': 5}).http1_settings.max_headers == 5
+    assert error_of(http1_settings={'bogus': 1}).option == 'http1_settings'
+    assert error_of(http1_settings=42).option == 'http1_settings'
+
+
+@pytest.mark.parametrize('interface', ['asgi', 'asginl', 'rsgi'])
+def test_more_than_one_blocking_thread_needs_wsgi(interface):
+    err = error_of(interface=interface, blocking_threads=2)
+    assert err.option == 'blocking_threads'
+    assert 'wsgi' in str(err)
+    assert build_config('main:app', interface=interface, blocking_threads=1).blocking_threads == 1
+
+
+def test_uds_permissions_octal_rule():
+    assert build_config('main:app', uds_permissions='0660').uds_permissions == 0o660
+    assert build_config('main:app', uds_permissions=0o600).uds_permissions == 0o600
+    assert build_config('main:app', uds_permissions='384').uds_permissions == 0o600
+    assert error_of(uds_permissions='660').option == 'uds_permissions'
+    assert parse_octal('0o755') == 0o755
+    with pytest.raises(ValueError, match='not a valid octal'):
+        parse_octal('0999')
+
+
+@pytest.mark.parametrize(
+    ('text', 'seconds'),
+    [(90, 90), ('90', 90), ('2m', 120), ('1h30m', 5400), ('1d2h3m4s', 93784), ('45s', 45), ('1d', 86400)],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize('text', ['', 'm', '1m1h', '1.5', '1 h', '3w', None, 1.5, True])
+def test_parse_duration_rejects(text):
+    with pytest.raises(ValueError, match='is not a valid duration'):
+        parse_duration(text)
+
+
+def test_parse_duration_bounds_use_the_spec_texts():
+    with pytest.raises(ValueError, match="^'30' is less than the minimum allowed value of 60 seconds$"):
+        parse_duration('30', 60)
+    with pytest.raises(ValueError, match="^'2h' is greater than the maximum allowed value of 600 seconds$"):
+        parse_duration('2h', 5, 600)
+
+
+def test_access_log_format_is_checked():
+    err = error_of(log_access_format='%(addr)s %(nope)s')
+    assert err.option == 'log_access_format'
+    assert "'nope'" in str(err)
+    assert error_of(log_access_format='%(path)d').option == 'log_access_format'
+    fmt = '%(addr)s %(header{User-Agent})s 100%%'
+    assert build_config('main:app', log_access_format=fmt).log_access_format == fmt
+
+
+def test_log_dictconfig_must_be_a_json_dict():
+    assert error_of(log_dictconfig={'handlers': {'x': {'stream': object()}}}).option == 'log_dictconfig'
+    assert error_of(log_dictconfig='logging.json').option == 'log_dictconfig'
+
+
+@pytest.mark.parametrize('target', ['', ':app', 'main:', 'main:1app', 'main:a-b'])
+def test_bad_targets(target):
+    with pytest.raises(ConfigurationError, match="expected '<module>:<attribute>'") as info:
+        build_config(target)
+    assert info.value.option == 'target'
+
+
+def test_unknown_keyword():
+    assert 'wrokers' in str(error_of(wrokers=2))
+
+
+def _non_default_samples(tmp_path):
+    pem = tmp_path / 'x.pem'
+    pem.write_text('-')
+    return {
+        'ssl_cert': pem,
+        'ssl_key': pem,
+        'ssl_key_password': 'secret',
+        'ssl_protocol_min': 'tls1.2',
+        'ssl_ca': pem,
+        'ssl_crl': [pem],
+        'ssl_client_verify': True,
+        'static_path_route': ['/assets'],
+        'static_path_mount': [tmp_path],
+        'static_path_dir_to_file': 'index.html',
+        'static_path_expires': 0,
+        'metrics_enabled': True,
+        'metrics_scrape_interval': 5,
+        'metrics_address': '0.0.0.0',
+        'metrics_port': 9100,
+        'reload': True,
+        'reload_paths': [tmp_path],
+        'reload_ignore_dirs': ['build'],
+        'reload_ignore_patterns': [r'.*\.tmp'],
+        'reload_ignore_paths': [tmp_path],
+        'reload_tick': 100,
+        'reload_ignore_worker_failure': True,
+        'reload_filter': object,
+        'respawn_failed_workers': True,
+        'workers_lifetime': 3600,
+        'workers_max_rss': 512,
+        'rss_sample_interval': 10,
+        'rss_samples': 3,
+        'pid_file': tmp_path / 'granian.pid',
+        'process_name': 'web',
+        'http2_settings': HTTP2Settings(max_concurrent_streams=50),
+    }
+
+
+@pytest.mark.parametrize('name', UNSUPPORTED)
+def test_unsupported_options_are_rejected_unless_default(name, tmp_path):
+    samples = _non_default_samples(tmp_path)
+    assert name in samples, f'add a non-default sample for {name}'
+    err = error_of(**{name: samples[name]})
+    assert str(err).endswith('is not supported yet by this build')
+    assert err.option.split('.')[0] == name
+    default = Config.__dataclass_fields__[name]
+    value = default.default_factory() if default.default_factory is not dataclasses.MISSING else default.default
+    build_config('main:app', **{name: value})
+    build_config('main:app', **{name: None})
+
+
+def test_unsupported_http2_setting_is_named_by_field():
+    err = error_of(http2_settings={'max_frame_size': 20000})
+    assert err.option == 'http2_settings.max_frame_size'
+    assert err.render('--http2-max-frame-size') == '--http2-max-frame-size is not supported yet by this build'
+
+
+@pytest.mark.parametrize(
+    ('name', 'value'), [('http', '2'), ('task_impl', 'rust'), ('loop', 'rloop'), ('loop', 'winloop')]
+)
+def test_unsupported_values(name, value):
+    err = error_of(**{name: value})
+    assert err.option == name
+    assert 'not supported yet by this build' in str(err)
+
+
+def test_v1_aliases_map_with_one_warning(runtime_warnings):
+    config = build_config('main:app', threads=3, threading_mode=ThreadModes.workers, loop_opt=True, task_impl='auto')
+    assert (config.runtime_threads, config.runtime_mode, config.task_impl) == (3, 'st', 'asyncio')
+    assert len(runtime_warnings) == 1
+    message = runtime_warnings[0].getMessage()
+    for word in ("'threads'", "'threading_mode'", "'loop_opt'", "'task_impl'", '--runtime-threads'):
+        assert word in message
+    assert build_config('main:app', threading_mode='runtime').runtime_mode == 'mt'
+
+
+def test_no_warning_without_aliases(runtime_warnings):
+    build_config('main:app', runtime_threads=2)
+    assert runtime_warnings == []
+
+
+def test_alias_and_new_name_together_is_an_error():
+    err = error_of(threads=2, runtime_threads=2)
+    assert err.option == 'threads'
+    assert error_of(threading_mode='workers', runtime_mode='mt').option == 'threading_mode'
+    assert error_of(threading_mode='processes').option == 'threading_mode'
+    assert error_of(threads=0).option == 'threads'
+
+
+def test_json_round_trip(tmp_path):
+    env = tmp_path / '.env'
+    env.write_text('A=1\n')
+    config = build_config(
+        'pkg.mod:app',
+        interface='wsgi',
+        workers=2,
+        env_files=[env],
+        http1_settings=HTTP1Settings(keep_alive=False, max_headers=50),
+        log_dictconfig={'version': 1, 'loggers': {}},
+        workers_kill_timeout='1m',
+        uds_permissions='0600',
+        url_path_prefix='/api',
+    )
+    data = json.loads(json.dumps(config.to_dict()))
+    assert data['http1_settings']['max_headers'] == 50
+    assert data['env_files'] == [str(env)]
+    assert data['workers_kill_timeout'] == 60
+    assert Config.from_dict(data) == config
+
+
+def test_from_dict_rejects_unknown_keys():
+    data = build_config('main:app').to_dict()
+    data['surprise'] = 1
+    with pytest.raises(ConfigurationError, match='surprise'):
+        Config.from_dict(data)
+
+
+def test_every_cli_flag_is_known():
+    flags = option_flags()
+    assert flags['address'] == '--host'
+    assert flags['websockets'] == '--ws'
+    assert flags['log_dictconfig'] == '--log-config'
+    assert flags['ssl_cert'] == '--ssl-certificate'
+    assert flags['http1_settings.max_buffer_size'] == '--http1-buffer-size'
+    assert flags['http2_settings.max_headers_size'] == '--http2-max-headers-size'
+    assert flags['threads'] == '--threads'
+    assert len(set(flags.values())) == len(flags)
