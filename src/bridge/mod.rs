@@ -21,8 +21,8 @@ use eventfd::EventFd;
 /// Python objects a job may need; owned by the loop thread, built once per worker.
 pub(crate) struct PyCtx {
     pub(crate) event_loop: Py<PyAny>,
-    /// Called with the interface's request objects to start the app (creates the asyncio Task).
-    pub(crate) spawn: Py<PyAny>,
+    /// What the interface calls per request (RSGI/ASGI: starts the app's asyncio Task).
+    pub(crate) handler: Py<PyAny>,
     /// `on_log(level: int, message: str)` -> logs on the runtime logger.
     pub(crate) on_log: Py<PyAny>,
     /// Access-log callback, present only when the access log is on.

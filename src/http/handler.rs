@@ -30,16 +30,29 @@ pub(crate) struct RequestCtx {
     pub(crate) bridge: Arc<Bridge>,
 }
 
-/// An application interface (RSGI, ASGI, WSGI): builds its request objects and starts the app.
+/// An application interface (RSGI, ASGI, WSGI): hands a request to the app.
 pub(crate) trait Interface: Send + Sync + 'static {
-    /// Runs on the loop thread with the GIL held. Must answer through `req.responder`, or drop
-    /// it (which yields a 500).
+    /// Called on a runtime thread; must not take the GIL. The app answers through
+    /// `req.responder`; dropping it yields a 500.
+    fn dispatch(self: Arc<Self>, req: RequestCtx);
+}
+
+/// Interfaces whose app runs on the worker's event loop: requests travel through the bridge.
+pub(crate) trait LoopInterface: Send + Sync + 'static {
+    /// Runs on the loop thread with the GIL held: builds the request objects, starts the app.
     fn start(&self, py: Python<'_>, ctx: &PyCtx, req: RequestCtx);
+}
+
+impl<T: LoopInterface> Interface for T {
+    fn dispatch(self: Arc<Self>, req: RequestCtx) {
+        let bridge = Arc::clone(&req.bridge);
+        bridge.push(Box::new(move |py, pyctx| self.start(py, pyctx, req)));
+    }
 }
 
 /// Per-worker state shared by all connections of an interface.
 pub(crate) struct Shared<I> {
-    pub(crate) interface: I,
+    pub(crate) interface: Arc<I>,
     pub(crate) bridge: Arc<Bridge>,
     pub(crate) access_log: bool,
 }
@@ -70,10 +83,7 @@ pub(crate) async fn handle<I: Interface>(
         rt: tokio::runtime::Handle::current(),
         bridge: Arc::clone(&shared.bridge),
     };
-    let job_shared = Arc::clone(&shared);
-    shared
-        .bridge
-        .push(Box::new(move |py, pyctx| job_shared.interface.start(py, pyctx, ctx)));
+    Arc::clone(&shared.interface).dispatch(ctx);
     let resp = match rx.await {
         Ok(plan) => plan.into_response().await,
         Err(_) => internal_error(),

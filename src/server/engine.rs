@@ -4,7 +4,7 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -45,12 +45,16 @@ impl Engine {
         })
     }
 
-    /// Starts serving an RSGI app. `spawn(scope, protocol)` starts one request on the loop;
-    /// `on_log(level, msg)`, `on_access(...)` (or None) and `on_stopped()` are loop callbacks.
-    fn serve_rsgi(
+    /// Starts serving. `interface` is `"rsgi"` (and later `"asgi"`, `"wsgi"`); `handler` is
+    /// what the interface calls per request (for RSGI: `spawn(scope, protocol)`, which starts
+    /// the app on the loop). `on_log(level, msg)`, `on_access(...)` (or None) and
+    /// `on_stopped()` are called on the loop thread.
+    #[allow(clippy::too_many_arguments)]
+    fn serve(
         slf: &Bound<'_, Self>,
+        interface: &str,
         event_loop: &Bound<'_, PyAny>,
-        spawn: Py<PyAny>,
+        handler: Py<PyAny>,
         on_log: Py<PyAny>,
         on_access: Option<Py<PyAny>>,
         on_stopped: Py<PyAny>,
@@ -59,7 +63,7 @@ impl Engine {
         let py = slf.py();
         let ctx = PyCtx {
             event_loop: event_loop.clone().unbind(),
-            spawn,
+            handler,
             on_log,
             on_access: on_access.filter(|_| this.cfg.access_log),
             on_stopped,
@@ -72,12 +76,10 @@ impl Engine {
         // The loop runs on this thread: see `sched` for why it changes policy.
         super::sched::batch_current_thread();
         event_loop.call_method1("add_reader", (this.bridge.fd(), slf.getattr("_drain")?))?;
-        let shared = Arc::new(Shared {
-            interface: Rsgi,
-            bridge: Arc::clone(&this.bridge),
-            access_log,
-        });
-        this.start(shared)
+        match interface {
+            "rsgi" => this.start(Rsgi, access_log),
+            other => Err(PyValueError::new_err(format!("unknown interface: {other}"))),
+        }
     }
 
     /// Runs the queued jobs; registered with `loop.add_reader` on the bridge's eventfd.
@@ -113,7 +115,12 @@ impl Engine {
 }
 
 impl Engine {
-    fn start<I: crate::http::handler::Interface>(&self, shared: Arc<Shared<I>>) -> PyResult<()> {
+    fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool) -> PyResult<()> {
+        let shared = Arc::new(Shared {
+            interface: Arc::new(interface),
+            bridge: Arc::clone(&self.bridge),
+            access_log,
+        });
         let (shutdown, _) = watch::channel(false);
         let bridge = Arc::clone(&self.bridge);
         let on_done = move || {

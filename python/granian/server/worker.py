@@ -10,18 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import importlib
 import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from ..config import Config
-from ..constants import Interfaces
 from ..errors import StartupError
 from ..log import RUNTIME_LOGGER, configure_logging, make_access_logger
+from .interface import INTERFACE_MODULES
 
 logger = logging.getLogger(RUNTIME_LOGGER)
 
@@ -49,24 +49,6 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def _rsgi_spawner(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any]) -> Callable[[Any, Any], None]:
-    """The callable the engine uses to start one request: a real asyncio Task per request."""
-    task = asyncio.Task
-
-    async def run(scope: Any, proto: Any) -> None:
-        try:
-            await handler(scope, proto)
-        except Exception:
-            logger.exception('Application callable raised an exception')
-        finally:
-            proto._finish()
-
-    def spawn(scope: Any, proto: Any) -> None:
-        task(run(scope, proto), loop=loop)
-
-    return spawn
-
-
 def _log_from_engine(level: int, message: str) -> None:
     logger.log(level, message)
 
@@ -74,29 +56,34 @@ def _log_from_engine(level: int, message: str) -> None:
 def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
     """Load the app and serve it on `socket_fd` until a stop signal; returns the exit code."""
     from .. import _granian
-    from ..loading import load_env_files, load_target, resolve_rsgi_app
+    from ..loading import load_env_files, load_target
 
-    if config.interface != Interfaces.RSGI:
-        logger.error(f'The {config.interface} interface is not available in this build yet; use --interface rsgi')
+    module = INTERFACE_MODULES[config.interface]
+    try:
+        interface = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        logger.error(f'The {config.interface} interface is not available in this build yet')
         return 1
+    loop = _new_loop(config.loop)
+    asyncio.set_event_loop(loop)
     try:
         if config.env_files:
             load_env_files(config.env_files)
         app = load_target(config.target, factory=config.factory, working_dir=config.working_dir)
-        handler, init_hook, del_hook = resolve_rsgi_app(app)
+        served = interface.setup(app, loop, config)
     except StartupError as exc:
         if exc.__cause__ is not None and not isinstance(exc.__cause__, (ImportError, AttributeError)):
             logger.error(str(exc), exc_info=exc.__cause__)
         else:
             logger.error(str(exc))
+        loop.close()
         return 1
 
-    loop = _new_loop(config.loop)
-    asyncio.set_event_loop(loop)
-    init_hook(loop)
     engine = _granian.Engine(socket_fd, config.to_dict())
     on_access = make_access_logger(config.log_access_format) if config.log_access else None
-    engine.serve_rsgi(loop, _rsgi_spawner(loop, handler), _log_from_engine, on_access, loop.stop)
+    engine.serve(interface.ENGINE_INTERFACE, loop, served.handler, _log_from_engine, on_access, loop.stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.stop)
     on_ready()
@@ -106,7 +93,7 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
         engine.join()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        del_hook(loop)
+        served.teardown()
         loop.close()
     return 0
 

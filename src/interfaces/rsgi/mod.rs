@@ -13,16 +13,16 @@ pub(crate) use scope::RsgiScope;
 use pyo3::prelude::*;
 
 use crate::bridge::{Level, PyCtx};
-use crate::http::handler::{Interface, RequestCtx};
+use crate::http::handler::{LoopInterface, RequestCtx};
 
 pub(crate) struct Rsgi;
 
-impl Interface for Rsgi {
+impl LoopInterface for Rsgi {
     fn start(&self, py: Python<'_>, ctx: &PyCtx, req: RequestCtx) {
         let bridge = req.bridge.clone();
         let res = (|| -> PyResult<()> {
             let (scope, proto) = scope::split(py, req)?;
-            ctx.spawn.call1(py, (scope, proto))?;
+            ctx.handler.call1(py, (scope, proto))?;
             Ok(())
         })();
         if let Err(err) = res {

@@ -1,0 +1,32 @@
+"""The seam between the worker and each application interface.
+
+Each interface module (`granian.rsgi`, `granian.asgi`, `granian.wsgi`) defines
+`ENGINE_INTERFACE` (the engine's name for it) and `setup(app, loop, config) -> Served`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """What an interface set up in a worker.
+
+    `handler` is passed to `Engine.serve` (what the engine calls per request); `teardown` runs
+    on the loop thread after the engine stopped (RSGI `__rsgi_del__`, ASGI lifespan shutdown).
+    """
+
+    handler: Any
+    teardown: Callable[[], None] = lambda: None
+
+
+# `--interface` value -> module implementing it.
+INTERFACE_MODULES: dict[str, str] = {
+    'rsgi': 'granian.rsgi',
+    'asgi': 'granian.asgi',
+    'asginl': 'granian.asgi',
+    'wsgi': 'granian.wsgi',
+}
