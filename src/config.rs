@@ -36,6 +36,9 @@ pub(crate) struct EngineConfig {
     /// Python logging level number of the runtime logger.
     pub(crate) log_level: u8,
     pub(crate) access_log: bool,
+    /// Mount prefix (`--url-path-prefix`): ASGI `root_path`, WSGI `SCRIPT_NAME`; without a
+    /// trailing slash, `None` when empty.
+    pub(crate) url_path_prefix: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             },
             log_level: 20,
             access_log: false,
+            url_path_prefix: None,
         }
     }
 }
@@ -108,6 +112,9 @@ impl EngineConfig {
             },
             log_level: if log_enabled { level_number(&level) } else { 60 },
             access_log: get(d, "log_access", false)?,
+            url_path_prefix: get(d, "url_path_prefix", None::<String>)?
+                .map(|p| p.trim_end_matches('/').to_string())
+                .filter(|p| !p.is_empty()),
         })
     }
 }
