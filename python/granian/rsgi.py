@@ -69,7 +69,11 @@ def _spawner(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any]) -> Ca
             await handler(scope, proto)
         except Exception:
             logger.exception('Application callable raised an exception')
-        finally:
+            proto._finish(True)
+        except BaseException:
+            proto._finish(True)
+            raise
+        else:
             proto._finish()
 
     def spawn(scope: Any, proto: Any) -> None:

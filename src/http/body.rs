@@ -77,13 +77,17 @@ pub(crate) async fn read_all(body: &mut Incoming) -> Result<Bytes, hyper::Error>
     Ok(first.unwrap_or_else(|| Bytes::from(buf)))
 }
 
+/// One item of a streamed response body: a chunk, or an error that aborts the response (the
+/// connection is closed instead of ending the body as if it were complete).
+pub(crate) type Chunk = Result<Bytes, io::Error>;
+
 /// The body of every response we send.
 pub(crate) enum ResponseBody {
     Empty,
     Full(Option<Bytes>),
     /// Chunks pushed by the app; the body ends when the sender side is dropped.
     Stream {
-        rx: mpsc::Receiver<Bytes>,
+        rx: mpsc::Receiver<Chunk>,
         /// Fired when the body is dropped before it ended (the client went away mid-stream).
         disconnect: Option<Arc<Disconnect>>,
         ended: bool,
@@ -126,7 +130,8 @@ impl Body for ResponseBody {
             Self::Empty => Poll::Ready(None),
             Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Self::Stream { rx, ended, .. } => match ready!(rx.poll_recv(cx)) {
-                Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Some(Ok(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Some(Err(e)) => Poll::Ready(Some(Err(e))),
                 None => {
                     *ended = true;
                     Poll::Ready(None)

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::body::{spawn_read, RsgiBodyIter};
 use crate::bridge::{lock, Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
-use crate::http::body::{RequestBody, ResponseBody};
+use crate::http::body::{Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::headers::headers_from_py;
 use crate::http::response::{build, Responder, ResponsePlan};
@@ -29,7 +29,7 @@ enum BodySlot {
     Taken,
 }
 
-type StreamSlot = Arc<Mutex<Option<mpsc::Sender<Bytes>>>>;
+type StreamSlot = Arc<Mutex<Option<mpsc::Sender<Chunk>>>>;
 
 #[pyclass(frozen, freelist = 128, module = "granian._granian", name = "RSGIHTTPProtocol")]
 pub(crate) struct RsgiHttpProtocol {
@@ -236,10 +236,16 @@ impl RsgiHttpProtocol {
         self.disconnect.wait(py)
     }
 
-    /// Called by the worker when the app coroutine has ended: closes a response stream, and
+    /// Called by the worker when the app coroutine has ended: closes a response stream (or
+    /// aborts it when the app `failed`, so a cut body never passes for a complete one), and
     /// turns a missing response into a 500.
-    fn _finish(&self) {
-        lock(&self.stream).take();
+    #[pyo3(signature = (failed=false))]
+    fn _finish(&self, failed: bool) {
+        if let Some(tx) = lock(&self.stream).take() {
+            if failed {
+                let _ = tx.try_send(Err(std::io::Error::other("the application raised while streaming")));
+            }
+        }
         lock(&self.responder).take();
     }
 }
@@ -261,7 +267,7 @@ impl RsgiStreamTransport {
         let Some(tx) = lock(&self.stream).clone() else {
             return Err(RSGIProtocolError::new_err("the response stream is finished"));
         };
-        match tx.try_send(data) {
+        match tx.try_send(Ok(data)) {
             Ok(()) => Awaitable::done_none(py),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(RSGIProtocolClosed::new_err("the client disconnected")),
             Err(mpsc::error::TrySendError::Full(data)) => {
