@@ -81,6 +81,16 @@ pub(crate) async fn read_all(body: &mut Incoming) -> Result<Bytes, hyper::Error>
 /// connection is closed instead of ending the body as if it were complete).
 pub(crate) type Chunk = Result<Bytes, io::Error>;
 
+/// Aborts a streamed response: the error reaches hyper after the chunks already queued, even
+/// when the queue is full (then a runtime task waits for room).
+pub(crate) fn abort_stream(tx: mpsc::Sender<Chunk>, rt: &tokio::runtime::Handle, why: &'static str) {
+    if let Err(mpsc::error::TrySendError::Full(item)) = tx.try_send(Err(io::Error::other(why))) {
+        rt.spawn(async move {
+            let _ = tx.send(item).await;
+        });
+    }
+}
+
 /// The body of every response we send.
 pub(crate) enum ResponseBody {
     Empty,

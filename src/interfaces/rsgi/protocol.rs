@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::body::{spawn_read, RsgiBodyIter};
 use crate::bridge::{lock, Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
-use crate::http::body::{Chunk, RequestBody, ResponseBody};
+use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::headers::headers_from_py;
 use crate::http::response::{build, Responder, ResponsePlan};
@@ -243,7 +243,7 @@ impl RsgiHttpProtocol {
     fn _finish(&self, failed: bool) {
         if let Some(tx) = lock(&self.stream).take() {
             if failed {
-                let _ = tx.try_send(Err(std::io::Error::other("the application raised while streaming")));
+                abort_stream(tx, &self.rt, "the application raised while streaming");
             }
         }
         lock(&self.responder).take();
