@@ -10,8 +10,8 @@ use crate::bridge::{lock, Awaitable, Bridge};
 
 pub(crate) struct Disconnect {
     fired: AtomicBool,
-    /// Awaitables returned by `client_disconnect()` that wait for the event (loop thread only).
-    waiters: Mutex<Vec<Py<Awaitable>>>,
+    /// Awaitables waiting for the event, each with the value it resolves to (loop thread only).
+    waiters: Mutex<Vec<(Py<Awaitable>, Py<PyAny>)>>,
     bridge: Arc<Bridge>,
 }
 
@@ -39,18 +39,19 @@ impl Disconnect {
 
     fn wake_waiters(&self, py: Python<'_>) {
         let waiters = std::mem::take(&mut *lock(&self.waiters));
-        for w in waiters {
-            Awaitable::resolve(w.bind(py), Ok(py.None()));
+        for (w, value) in waiters {
+            Awaitable::resolve(w.bind(py), Ok(value));
         }
     }
 
-    /// An awaitable that finishes when the client disconnects (at once if it already did).
-    pub(crate) fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
+    /// An awaitable that finishes with `value` when the client disconnects (at once if it
+    /// already did).
+    pub(crate) fn wait<'py>(&self, py: Python<'py>, value: Py<PyAny>) -> PyResult<Bound<'py, Awaitable>> {
         if self.is_fired() {
-            return Awaitable::ready(py, py.None());
+            return Awaitable::ready(py, value);
         }
         let aw = Awaitable::pending(py)?;
-        lock(&self.waiters).push(aw.clone().unbind());
+        lock(&self.waiters).push((aw.clone().unbind(), value));
         // A fire racing with the push above has queued `wake_waiters`, which runs after us on
         // this same loop thread, so the waiter cannot be missed.
         Ok(aw)

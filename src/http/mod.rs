@@ -6,4 +6,5 @@ pub(crate) mod conn;
 pub(crate) mod disconnect;
 pub(crate) mod handler;
 pub(crate) mod headers;
+pub(crate) mod pybytes;
 pub(crate) mod response;

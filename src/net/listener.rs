@@ -19,6 +19,9 @@ pub(crate) struct ConnInfo {
     /// Local bound address as `host:port`, or the socket path.
     pub(crate) server: String,
     pub(crate) scheme: &'static str,
+    /// Socket addresses (TCP only), for interfaces that report host and port apart.
+    pub(crate) peer_addr: Option<std::net::SocketAddr>,
+    pub(crate) local_addr: Option<std::net::SocketAddr>,
 }
 
 pub(crate) enum Listener {
@@ -74,6 +77,8 @@ impl Listener {
                     client_ip: peer.ip().to_string(),
                     server: server.to_string(),
                     scheme: "http",
+                    peer_addr: Some(peer),
+                    local_addr: s.local_addr().ok(),
                 };
                 Ok((Stream::Tcp(s), Arc::new(info)))
             }
@@ -85,6 +90,8 @@ impl Listener {
                     client,
                     server: server.to_string(),
                     scheme: "http",
+                    peer_addr: None,
+                    local_addr: None,
                 };
                 Ok((Stream::Unix(s), Arc::new(info)))
             }

@@ -17,12 +17,11 @@ use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::headers::headers_from_py;
+use crate::http::pybytes::bytes_from_py as body_bytes;
 use crate::http::response::{build, Responder, ResponsePlan};
 
 /// Chunks a stream response may queue ahead of the socket before `send_*` waits.
 const STREAM_QUEUE: usize = 16;
-/// Bodies at least this large are shared with Python instead of copied.
-const ZERO_COPY_MIN: usize = 16 * 1024;
 
 enum BodySlot {
     Ready(RequestBody),
@@ -50,22 +49,6 @@ fn headers_arg(headers: Option<&Bound<'_, PyAny>>) -> PyResult<HeaderMap> {
         Some(h) if !h.is_none() => headers_from_py(h),
         _ => Ok(HeaderMap::new()),
     }
-}
-
-/// Copies small bodies; shares large ones with Python (released on the next GIL acquisition).
-fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    if let Ok(b) = body.cast::<PyBytes>() {
-        let data = b.as_bytes();
-        if data.len() < ZERO_COPY_MIN {
-            return Ok(Bytes::copy_from_slice(data));
-        }
-        return Ok(Bytes::from_owner(pyo3::pybacked::PyBackedBytes::from(b.clone())));
-    }
-    if let Ok(s) = body.cast::<PyString>() {
-        return Ok(Bytes::copy_from_slice(s.to_str()?.as_bytes()));
-    }
-    let v: Vec<u8> = body.extract()?;
-    Ok(Bytes::from(v))
 }
 
 impl RsgiHttpProtocol {
@@ -233,7 +216,7 @@ impl RsgiHttpProtocol {
 
     /// Finishes when the client has disconnected.
     fn client_disconnect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
-        self.disconnect.wait(py)
+        self.disconnect.wait(py, py.None())
     }
 
     /// Called by the worker when the app coroutine has ended: closes a response stream (or
