@@ -2,7 +2,7 @@
 //! through the Python logger instead (see `bridge::Bridge::log`).
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
 
 create_exception!(
     granian._granian,
@@ -15,4 +15,10 @@ create_exception!(
     RSGIProtocolClosed,
     PyRuntimeError,
     "The client connection is gone."
+);
+create_exception!(
+    granian._granian,
+    ClientDisconnected,
+    PyOSError,
+    "ASGI: the client went away before the response was sent (ASGI spec 2.4)."
 );

@@ -21,6 +21,7 @@ fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<server::Engine>()?;
     m.add_class::<bridge::Awaitable>()?;
+    m.add_class::<interfaces::asgi::AsgiHttpProtocol>()?;
     m.add_class::<interfaces::rsgi::RsgiScope>()?;
     m.add_class::<interfaces::rsgi::RsgiHeaders>()?;
     m.add_class::<interfaces::rsgi::RsgiHttpProtocol>()?;
@@ -28,5 +29,6 @@ fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<interfaces::rsgi::RsgiBodyIter>()?;
     m.add("RSGIProtocolError", py.get_type::<error::RSGIProtocolError>())?;
     m.add("RSGIProtocolClosed", py.get_type::<error::RSGIProtocolClosed>())?;
+    m.add("ClientDisconnected", py.get_type::<error::ClientDisconnected>())?;
     Ok(())
 }

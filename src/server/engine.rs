@@ -14,6 +14,7 @@ use super::runtime;
 use crate::bridge::{lock, Bridge, PyCtx};
 use crate::config::EngineConfig;
 use crate::http::handler::Shared;
+use crate::interfaces::asgi::Asgi;
 use crate::interfaces::rsgi::Rsgi;
 
 struct Running {
@@ -78,6 +79,10 @@ impl Engine {
         event_loop.call_method1("add_reader", (this.bridge.fd(), slf.getattr("_drain")?))?;
         match interface {
             "rsgi" => this.start(Rsgi, access_log),
+            "asgi" => {
+                let root_path = this.cfg.url_path_prefix.clone().unwrap_or_default();
+                this.start(Asgi { root_path }, access_log)
+            }
             other => Err(PyValueError::new_err(format!("unknown interface: {other}"))),
         }
     }

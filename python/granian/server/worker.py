@@ -14,6 +14,7 @@ import importlib
 import json
 import logging
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable
@@ -28,7 +29,7 @@ logger = logging.getLogger(RUNTIME_LOGGER)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(status_fd: int) -> None:
     """Ask the kernel to SIGTERM us when the supervisor dies, so no worker is ever orphaned."""
     if not sys.platform.startswith('linux'):
         return
@@ -36,8 +37,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:
-        # The supervisor died before prctl took effect.
+    # The supervisor holds the read end of the status pipe for our whole life: an error on
+    # our end means it died before prctl took effect.
+    poller = select.poll()
+    poller.register(status_fd, select.POLLOUT)
+    if any(ev & select.POLLERR for _, ev in poller.poll(0)):
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -93,6 +97,9 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
         engine.join()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+            # Stopping already: later stop requests (Ctrl-C reaches the whole group, then the
+            # supervisor forwards SIGTERM) must not kill the teardown.
+            signal.signal(sig, signal.SIG_IGN)
         served.teardown()
         loop.close()
     return 0
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--status-fd', type=int, required=True)
     args = parser.parse_args(argv)
 
-    _die_with_parent()
+    _die_with_parent(args.status_fd)
     # Until the loop installs its own handlers, a stop request simply ends the process.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     with os.fdopen(args.config_fd, 'r', encoding='utf-8') as f:

@@ -1,0 +1,31 @@
+//! ASGI 3 (HTTP): the scope dict and the `receive`/`send` protocol over the shared engine.
+
+mod protocol;
+mod scope;
+
+pub(crate) use protocol::AsgiHttpProtocol;
+
+use pyo3::prelude::*;
+
+use crate::bridge::{Level, PyCtx};
+use crate::http::handler::{LoopInterface, RequestCtx};
+
+pub(crate) struct Asgi {
+    /// `root_path` of every scope (`--url-path-prefix`), `""` when unset.
+    pub(crate) root_path: String,
+}
+
+impl LoopInterface for Asgi {
+    fn start(&self, py: Python<'_>, ctx: &PyCtx, req: RequestCtx) {
+        let bridge = req.bridge.clone();
+        let res = (|| -> PyResult<()> {
+            let scope = scope::build(py, &req, &self.root_path)?;
+            let proto = Bound::new(py, AsgiHttpProtocol::new(req))?;
+            ctx.handler.call1(py, (scope, proto))?;
+            Ok(())
+        })();
+        if let Err(err) = res {
+            bridge.log(Level::Error, || format!("could not start the application: {err}"));
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! ASGI `receive` and `send` for one HTTP request, with the message order of the ASGI HTTP
+//! spec as explicit state: start -> body... -> done (or pathsend -> done).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use hyper::body::Incoming;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+use tokio::sync::mpsc;
+
+use crate::bridge::{lock, Awaitable, Bridge};
+use crate::error::ClientDisconnected;
+use crate::http::body::{abort_stream, next_chunk, Chunk, RequestBody, ResponseBody};
+use crate::http::disconnect::Disconnect;
+use crate::http::handler::RequestCtx;
+use crate::http::headers::headers_from_py;
+use crate::http::pybytes::bytes_from_py;
+use crate::http::response::{build, Responder, ResponsePlan};
+
+/// Chunks a streamed response may queue ahead of the socket before `send` waits.
+const STREAM_QUEUE: usize = 16;
+
+enum Body {
+    /// Not yet delivered to the app (possibly empty).
+    Full(Bytes),
+    Stream(Arc<tokio::sync::Mutex<Incoming>>),
+    /// Everything was delivered (`more_body: False` sent).
+    Done,
+}
+
+enum Phase {
+    /// Nothing sent yet.
+    Init,
+    /// `http.response.start` received, nothing handed to hyper yet.
+    Started { status: StatusCode, headers: HeaderMap },
+    /// The head went out with a streamed body.
+    Streaming(mpsc::Sender<Chunk>),
+    /// The response is complete.
+    Done,
+}
+
+#[pyclass(frozen, freelist = 128, module = "granian._granian", name = "ASGIHTTPProtocol")]
+pub(crate) struct AsgiHttpProtocol {
+    body: Arc<Mutex<Body>>,
+    phase: Mutex<Phase>,
+    responder: Mutex<Option<Responder>>,
+    disconnect: Arc<Disconnect>,
+    rt: tokio::runtime::Handle,
+    bridge: Arc<Bridge>,
+}
+
+fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
+    let msg = PyDict::new(py);
+    msg.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+    msg.set_item(intern!(py, "body"), PyBytes::new(py, body))?;
+    msg.set_item(intern!(py, "more_body"), more)?;
+    Ok(msg)
+}
+
+fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let msg = PyDict::new(py);
+    msg.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+    Ok(msg)
+}
+
+fn is(ty: &Bound<'_, PyString>, name: &Bound<'_, PyString>) -> bool {
+    ty.is(name) || ty.to_str().is_ok_and(|t| name.to_str().is_ok_and(|n| t == n))
+}
+
+fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyString>> {
+    let py = message.py();
+    match message.get_item(intern!(py, "type"))? {
+        Some(t) => t
+            .cast_into::<PyString>()
+            .map_err(|_| PyTypeError::new_err("ASGI message 'type' must be a str")),
+        None => Err(PyValueError::new_err("ASGI message without a 'type' key")),
+    }
+}
+
+fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
+    PyRuntimeError::new_err(format!("unexpected ASGI message '{ty}', expected {expected}"))
+}
+
+impl AsgiHttpProtocol {
+    pub(super) fn new(req: RequestCtx) -> Self {
+        let body = match req.body {
+            RequestBody::Full(b) => Body::Full(b),
+            RequestBody::Stream(inc) => Body::Stream(Arc::new(tokio::sync::Mutex::new(inc))),
+        };
+        Self {
+            body: Arc::new(Mutex::new(body)),
+            phase: Mutex::new(Phase::Init),
+            responder: Mutex::new(Some(req.responder)),
+            disconnect: req.disconnect,
+            rt: req.rt,
+            bridge: req.bridge,
+        }
+    }
+
+    fn respond(&self, plan: ResponsePlan) {
+        if let Some(tx) = lock(&self.responder).take() {
+            let _ = tx.send(plan);
+        }
+    }
+
+    /// Reads the next body chunk on the runtime; resolves with an `http.request` message, or
+    /// `http.disconnect` when the client broke off the upload.
+    fn read_chunk<'py>(
+        &self,
+        py: Python<'py>,
+        inc: Arc<tokio::sync::Mutex<Incoming>>,
+    ) -> PyResult<Bound<'py, Awaitable>> {
+        let aw = Awaitable::pending(py)?;
+        let target = aw.clone().unbind();
+        let bridge = Arc::clone(&self.bridge);
+        let body = Arc::clone(&self.body);
+        let task = self.rt.spawn(async move {
+            let res = {
+                let mut inc = inc.lock().await;
+                next_chunk(&mut inc).await.map(|c| {
+                    let end = c.is_none() || hyper::body::Body::is_end_stream(&*inc);
+                    (c.unwrap_or_default(), end)
+                })
+            };
+            bridge.push(Box::new(move |py, _| {
+                let msg = match res {
+                    Ok((chunk, end)) => {
+                        if end {
+                            *lock(&body) = Body::Done;
+                        }
+                        request_message(py, &chunk, !end)
+                    }
+                    Err(_) => disconnect_message(py),
+                };
+                Awaitable::resolve(target.bind(py), msg.map(|m| m.into_any().unbind()));
+            }));
+        });
+        aw.get().set_abort(task.abort_handle());
+        Ok(aw)
+    }
+
+    fn send_start(&self, message: &Bound<'_, PyDict>, ty: &Bound<'_, PyString>) -> PyResult<()> {
+        let py = message.py();
+        let mut phase = lock(&self.phase);
+        if !matches!(*phase, Phase::Init) {
+            return Err(unexpected(ty, "'http.response.body'"));
+        }
+        let status: u16 = match message.get_item(intern!(py, "status"))? {
+            Some(s) => s.extract()?,
+            None => return Err(PyValueError::new_err("'http.response.start' needs a 'status'")),
+        };
+        let status = StatusCode::from_u16(status)
+            .map_err(|_| PyValueError::new_err(format!("invalid HTTP status code: {status}")))?;
+        let headers = match message.get_item(intern!(py, "headers"))? {
+            Some(h) if !h.is_none() => headers_from_py(&h)?,
+            _ => HeaderMap::new(),
+        };
+        *phase = Phase::Started { status, headers };
+        Ok(())
+    }
+
+    fn send_body<'py>(
+        &self,
+        message: &Bound<'py, PyDict>,
+        ty: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, Awaitable>> {
+        let py = message.py();
+        let chunk = match message.get_item(intern!(py, "body"))? {
+            Some(b) if !b.is_none() => bytes_from_py(&b)?,
+            _ => Bytes::new(),
+        };
+        let more = match message.get_item(intern!(py, "more_body"))? {
+            Some(m) => m.is_truthy()?,
+            None => false,
+        };
+        let mut phase = lock(&self.phase);
+        let tx = match std::mem::replace(&mut *phase, Phase::Done) {
+            Phase::Started { status, headers } if !more => {
+                drop(phase);
+                self.respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(chunk))));
+                return Awaitable::done_none(py);
+            }
+            Phase::Started { status, headers } => {
+                let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+                let body = ResponseBody::Stream {
+                    rx,
+                    disconnect: Some(Arc::clone(&self.disconnect)),
+                    ended: false,
+                };
+                self.respond(ResponsePlan::Ready(build(status, headers, body)));
+                tx
+            }
+            Phase::Streaming(tx) => tx,
+            other => {
+                let expected = if matches!(other, Phase::Init) {
+                    "'http.response.start'"
+                } else {
+                    "nothing (the response is complete)"
+                };
+                *phase = other;
+                return Err(unexpected(ty, expected));
+            }
+        };
+        if more {
+            *phase = Phase::Streaming(tx.clone());
+        }
+        drop(phase);
+        if chunk.is_empty() {
+            return Awaitable::done_none(py);
+        }
+        // `tx` is dropped once the chunk is queued; without `more` that ends the body.
+        match tx.try_send(Ok(chunk)) {
+            Ok(()) => Awaitable::done_none(py),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ClientDisconnected::new_err("the client disconnected")),
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                let aw = Awaitable::pending(py)?;
+                let target = aw.clone().unbind();
+                let bridge = Arc::clone(&self.bridge);
+                let task = self.rt.spawn(async move {
+                    let ok = tx.send(item).await.is_ok();
+                    bridge.push(Box::new(move |py, _| {
+                        let value = if ok {
+                            Ok(py.None())
+                        } else {
+                            Err(ClientDisconnected::new_err("the client disconnected"))
+                        };
+                        Awaitable::resolve(target.bind(py), value);
+                    }));
+                });
+                aw.get().set_abort(task.abort_handle());
+                Ok(aw)
+            }
+        }
+    }
+
+    fn send_pathsend<'py>(
+        &self,
+        message: &Bound<'py, PyDict>,
+        ty: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, Awaitable>> {
+        let py = message.py();
+        let path: PathBuf = match message.get_item(intern!(py, "path"))? {
+            Some(p) => p.extract()?,
+            None => return Err(PyValueError::new_err("'http.response.pathsend' needs a 'path'")),
+        };
+        let mut phase = lock(&self.phase);
+        match std::mem::replace(&mut *phase, Phase::Done) {
+            Phase::Started { status, headers } => {
+                drop(phase);
+                self.respond(ResponsePlan::File {
+                    status,
+                    headers,
+                    path,
+                    range: None,
+                });
+                Awaitable::done_none(py)
+            }
+            other => {
+                *phase = other;
+                Err(unexpected(ty, "'http.response.start' before it"))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl AsgiHttpProtocol {
+    /// The ASGI `receive` callable.
+    fn receive<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
+        if self.disconnect.is_fired() {
+            return Awaitable::ready(py, disconnect_message(py)?.into_any().unbind());
+        }
+        let mut body = lock(&self.body);
+        match &*body {
+            Body::Full(b) => {
+                let msg = request_message(py, b, false)?;
+                *body = Body::Done;
+                Awaitable::ready(py, msg.into_any().unbind())
+            }
+            Body::Stream(inc) => {
+                let inc = Arc::clone(inc);
+                drop(body);
+                self.read_chunk(py, inc)
+            }
+            Body::Done => {
+                drop(body);
+                let msg = disconnect_message(py)?.into_any().unbind();
+                if matches!(*lock(&self.phase), Phase::Done) {
+                    // The response is complete: nothing more will happen on this request.
+                    return Awaitable::ready(py, msg);
+                }
+                self.disconnect.wait(py, msg)
+            }
+        }
+    }
+
+    /// The ASGI `send` callable.
+    fn send<'py>(&self, message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, Awaitable>> {
+        let py = message.py();
+        if self.disconnect.is_fired() {
+            return Err(ClientDisconnected::new_err("the client disconnected"));
+        }
+        let ty = message_type(message)?;
+        if is(&ty, intern!(py, "http.response.body")) {
+            self.send_body(message, &ty)
+        } else if is(&ty, intern!(py, "http.response.start")) {
+            self.send_start(message, &ty)?;
+            Awaitable::done_none(py)
+        } else if is(&ty, intern!(py, "http.response.pathsend")) {
+            self.send_pathsend(message, &ty)
+        } else {
+            Err(unexpected(&ty, "an 'http.response.*' message"))
+        }
+    }
+
+    /// Called by the worker when the app coroutine has ended. Returns a description of what
+    /// the app left undone (for the log), after answering 500 or aborting a cut stream.
+    #[pyo3(signature = (failed=false))]
+    fn _finish(&self, failed: bool) -> Option<&'static str> {
+        let phase = std::mem::replace(&mut *lock(&self.phase), Phase::Done);
+        lock(&self.responder).take();
+        match phase {
+            Phase::Done => None,
+            Phase::Init => (!failed).then_some("ASGI callable returned without starting a response"),
+            Phase::Started { .. } => (!failed).then_some("ASGI callable returned without sending the response body"),
+            Phase::Streaming(tx) => {
+                abort_stream(tx, &self.rt, "the response was not completed");
+                (!failed).then_some("ASGI callable returned without completing the response")
+            }
+        }
+    }
+}
