@@ -78,6 +78,7 @@ SCENARIOS = [
     Scenario('asgi-post1k', 'asgi', 'post1k', default=False),
     Scenario('asgi-get10k', 'asgi', 'get10k', default=False),
     Scenario('asgi-get-uvicorn', 'asgi', 'get', reference='uvicorn', default=False),
+    Scenario('asgi-post1k-uvicorn', 'asgi', 'post1k', reference='uvicorn', default=False),
     Scenario('wsgi-get', 'wsgi', 'get', default=False),
     Scenario('wsgi-get-gunicorn', 'wsgi', 'get', reference='gunicorn', default=False),
     Scenario('rsgi-h2', 'rsgi', 'h2', extra='--http 2', default=False),

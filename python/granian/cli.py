@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from typing import Any
 
 import click
@@ -194,5 +195,19 @@ cli = _build()
 
 
 def entrypoint() -> None:
-    """Console-script entry point: run the `granian` command on `sys.argv`."""
-    cli.main(prog_name='granian')
+    """Console-script entry point: run the `granian` command on `sys.argv`.
+
+    Errors are one line on stderr (`Error: ...`), exit status 2 for bad usage and 1 for
+    failures, without click's usage banner.
+    """
+    try:
+        code = cli.main(prog_name='granian', standalone_mode=False)
+    except click.UsageError as exc:
+        click.echo(f'Error: {exc.format_message()}', err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f'Error: {exc.format_message()}', err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -330,7 +330,12 @@ class Supervisor:
         worker.pidfd = self._release(worker.pidfd)
 
         if not self._stopping:
-            logger.error('%s (PID %d) died unexpectedly: %s', worker.name, worker.proc.pid, describe_exit(returncode))
+            if not worker.ready and returncode == 1:
+                logger.error('%s (PID %d) failed to start (see the error above)', worker.name, worker.proc.pid)
+            else:
+                logger.error(
+                    '%s (PID %d) died unexpectedly: %s', worker.name, worker.proc.pid, describe_exit(returncode)
+                )
             self._on_unexpected_exit(worker)
         elif returncode == 0 or (not worker.ready and -returncode in (signal.SIGINT, signal.SIGTERM)):
             logger.info('Stopped %s', worker.name)  # (a worker still starting may simply die of the signal)
