@@ -204,6 +204,23 @@ async def forever_both_route(scope, receive, send):
     mark(name, f'{reason}:{sent}')
 
 
+async def record_receives(scope, receive, send):
+    """Calls receive (bounded) until http.disconnect, without ever starting a response (long poll)."""
+    name = query(scope)['marker']
+    seen = []
+    try:
+        async with asyncio.timeout(30):
+            while not seen or seen[-1] != 'http.disconnect':
+                message = await receive()
+                seen.append(message['type'])
+                if message['type'] == 'http.request' and message.get('more_body'):
+                    seen[-1] += '+more'
+    except TimeoutError:
+        mark(name, 'timeout:' + ','.join(seen))
+        return
+    mark(name, ','.join(seen))
+
+
 async def pathsend_route(scope, receive, send):
     path = query(scope)['path']
     await send(
@@ -325,6 +342,7 @@ ROUTES = {
     '/forever/send': forever_send_route,
     '/forever/receive': forever_receive_route,
     '/forever/both': forever_both_route,
+    '/long-poll': record_receives,
     '/pathsend': pathsend_route,
     '/state': state_route,
     '/headers': headers_route,

@@ -305,7 +305,38 @@ def test_streaming_app_stops_after_client_disconnects(srv, markers, route, expec
     text = wait_for_marker(markers, name, timeout=10)
     assert re.fullmatch(expected, text), text
     # "As soon as": well within the app's own 30 s bound.
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 3
+    assert_still_serving(srv, pid)
+
+
+def test_long_poll_receive_returns_disconnect_when_client_leaves(srv, markers):
+    """No response started, body fully read: the next receive() waits, then gets http.disconnect."""
+    pid = worker_pid(srv)
+    name = 'long-poll'
+    with Conn(srv.host, srv.port, timeout=5) as conn:
+        conn.send(get(f'/long-poll?marker={name}'))
+        assert conn.idle(0.3), 'the server answered a request the app never answered'
+        assert not (markers / name).exists()
+    started = time.monotonic()
+    assert wait_for_marker(markers, name) == 'http.request,http.disconnect'
+    assert time.monotonic() - started < 3
+    assert_still_serving(srv, pid)
+
+
+def test_abandoned_upload_gives_http_disconnect(srv, markers):
+    """The client sends part of a chunked body and leaves: receive() returns http.disconnect."""
+    pid = worker_pid(srv)
+    name = 'abandoned-upload'
+    head = f'POST /long-poll?marker={name} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n'
+    with Conn(srv.host, srv.port, timeout=5) as conn:
+        conn.send(head.encode() + b'5\r\nhello\r\n')
+        assert conn.idle(0.3)
+        conn.send(b'5\r\nworld\r\n')
+        assert conn.idle(0.3)
+    started = time.monotonic()
+    text = wait_for_marker(markers, name)
+    assert re.fullmatch(r'(http\.request\+more,)+http\.disconnect', text), text
+    assert time.monotonic() - started < 3
     assert_still_serving(srv, pid)
 
 
