@@ -317,6 +317,19 @@ async def unknown_type(scope, receive, send):
     await send({'type': 'http.response.nonsense', 'status': 200})
 
 
+async def missing_type(scope, receive, send):
+    await send({'status': 200, 'headers': []})
+
+
+async def bad_status(scope, receive, send):
+    await send({'type': 'http.response.start', 'status': 'two hundred', 'headers': []})
+    await send({'type': 'http.response.body', 'body': b'should not be sent'})
+
+
+async def pathsend_before_start(scope, receive, send):
+    await send({'type': 'http.response.pathsend', 'path': __file__})
+
+
 async def unknown_type_after_start(scope, receive, send):
     await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-type', b'text/plain')]})
     await send({'type': 'http.response.body', 'body': b'partial-', 'more_body': True})
@@ -356,6 +369,9 @@ ROUTES = {
     '/error/start-twice': start_twice,
     '/error/unknown-type': unknown_type,
     '/error/unknown-type-after-start': unknown_type_after_start,
+    '/error/missing-type': missing_type,
+    '/error/bad-status': bad_status,
+    '/error/pathsend-before-start': pathsend_before_start,
     '/error/body-after-complete': body_after_complete,
 }
 

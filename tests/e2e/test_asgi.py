@@ -276,6 +276,20 @@ def test_pathsend_serves_a_file(srv, tmp_path):
 # --- http.disconnect -------------------------------------------------------------------------
 
 
+@pytest.fixture(scope='module')
+def dsrv(module_server, markers):
+    """A server only for the disconnect tests: its log must stay free of errors."""
+    return asgi(module_server, env={'ASGI_MARKER_DIR': str(markers)})
+
+
+def assert_no_error_logged(srv, since):
+    """A client leaving is not an application error: an app that stopped because of it is not
+    reported as one. `since`: log length when the test began (checked after a later request, so
+    the finished request was logged already)."""
+    log = srv.log()[since:]
+    assert 'ERROR' not in log and 'Traceback' not in log, log
+
+
 def read_some_then_leave(srv, path, at_least=1):
     """Start a streamed response, read `at_least` bytes of it, then close the connection."""
     with Conn(srv.host, srv.port, timeout=5) as conn:
@@ -297,8 +311,10 @@ def read_some_then_leave(srv, path, at_least=1):
         ('both', r'(disconnect|oserror):\d+'),
     ],
 )
-def test_streaming_app_stops_after_client_disconnects(srv, markers, route, expected):
+def test_streaming_app_stops_after_client_disconnects(dsrv, markers, route, expected):
+    srv = dsrv
     pid = worker_pid(srv)
+    since = len(srv.log())
     name = f'forever-{route}'
     read_some_then_leave(srv, f'/forever/{route}?marker={name}', at_least=5)
     started = time.monotonic()
@@ -307,11 +323,14 @@ def test_streaming_app_stops_after_client_disconnects(srv, markers, route, expec
     # "As soon as": well within the app's own 30 s bound.
     assert time.monotonic() - started < 3
     assert_still_serving(srv, pid)
+    assert_no_error_logged(srv, since)
 
 
-def test_long_poll_receive_returns_disconnect_when_client_leaves(srv, markers):
+def test_long_poll_receive_returns_disconnect_when_client_leaves(dsrv, markers):
     """No response started, body fully read: the next receive() waits, then gets http.disconnect."""
+    srv = dsrv
     pid = worker_pid(srv)
+    since = len(srv.log())
     name = 'long-poll'
     with Conn(srv.host, srv.port, timeout=5) as conn:
         conn.send(get(f'/long-poll?marker={name}'))
@@ -321,11 +340,14 @@ def test_long_poll_receive_returns_disconnect_when_client_leaves(srv, markers):
     assert wait_for_marker(markers, name) == 'http.request,http.disconnect'
     assert time.monotonic() - started < 3
     assert_still_serving(srv, pid)
+    assert_no_error_logged(srv, since)
 
 
-def test_abandoned_upload_gives_http_disconnect(srv, markers):
+def test_abandoned_upload_gives_http_disconnect(dsrv, markers):
     """The client sends part of a chunked body and leaves: receive() returns http.disconnect."""
+    srv = dsrv
     pid = worker_pid(srv)
+    since = len(srv.log())
     name = 'abandoned-upload'
     head = f'POST /long-poll?marker={name} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n'
     with Conn(srv.host, srv.port, timeout=5) as conn:
@@ -338,6 +360,7 @@ def test_abandoned_upload_gives_http_disconnect(srv, markers):
     assert re.fullmatch(r'(http\.request\+more,)+http\.disconnect', text), text
     assert time.monotonic() - started < 3
     assert_still_serving(srv, pid)
+    assert_no_error_logged(srv, since)
 
 
 # --- lifespan --------------------------------------------------------------------------------
@@ -447,6 +470,9 @@ def test_app_returning_without_a_response_is_500(srv, route, log):
         ('body-before-start', r"unexpected ASGI message 'http\.response\.body'"),
         ('start-twice', r"unexpected ASGI message 'http\.response\.start'"),
         ('unknown-type', r"unexpected ASGI message 'http\.response\.nonsense'"),
+        ('pathsend-before-start', r"unexpected ASGI message 'http\.response\.pathsend'"),
+        ('missing-type', r"ValueError: ASGI message without a 'type' key"),
+        ('bad-status', r'in bad_status\n(?:  .*\n)*TypeError: '),
     ],
 )
 def test_out_of_order_or_unknown_message_is_500_and_logged(srv, route, log):
