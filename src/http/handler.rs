@@ -64,6 +64,13 @@ pub(crate) async fn handle<I: Interface>(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let (head, body) = req.into_parts();
+    if head.version == http::Version::HTTP_11 && !head.headers.contains_key(http::header::HOST) {
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is malformed.
+        return Ok(status_only(
+            StatusCode::BAD_REQUEST,
+            b"Bad Request: missing Host header",
+        ));
+    }
     let access = shared
         .access_log
         .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));

@@ -38,8 +38,9 @@ enum Phase {
     Init,
     /// `http.response.start` received, nothing handed to hyper yet.
     Started { status: StatusCode, headers: HeaderMap },
-    /// The head went out with a streamed body.
-    Streaming(mpsc::Sender<Chunk>),
+    /// The head went out with a streamed body (`None` for HEAD: hyper sends no body, chunks
+    /// are dropped).
+    Streaming(Option<mpsc::Sender<Chunk>>),
     /// The response is complete.
     Done,
 }
@@ -52,6 +53,7 @@ pub(crate) struct AsgiHttpProtocol {
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
     bridge: Arc<Bridge>,
+    head_only: bool,
 }
 
 fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
@@ -93,6 +95,7 @@ impl AsgiHttpProtocol {
             RequestBody::Stream(inc) => Body::Stream(Arc::new(tokio::sync::Mutex::new(inc))),
         };
         Self {
+            head_only: req.head.method == http::Method::HEAD,
             body: Arc::new(Mutex::new(body)),
             phase: Mutex::new(Phase::Init),
             responder: Mutex::new(Some(req.responder)),
@@ -189,11 +192,11 @@ impl AsgiHttpProtocol {
                 let (tx, rx) = mpsc::channel(STREAM_QUEUE);
                 let body = ResponseBody::Stream {
                     rx,
-                    disconnect: Some(Arc::clone(&self.disconnect)),
+                    disconnect: (!self.head_only).then(|| Arc::clone(&self.disconnect)),
                     ended: false,
                 };
                 self.respond(ResponsePlan::Ready(build(status, headers, body)));
-                tx
+                (!self.head_only).then_some(tx)
             }
             Phase::Streaming(tx) => tx,
             other => {
@@ -210,9 +213,9 @@ impl AsgiHttpProtocol {
             *phase = Phase::Streaming(tx.clone());
         }
         drop(phase);
-        if chunk.is_empty() {
+        let Some(tx) = tx.filter(|_| !chunk.is_empty()) else {
             return Awaitable::done_none(py);
-        }
+        };
         // `tx` is dropped once the chunk is queued; without `more` that ends the body.
         match tx.try_send(Ok(chunk)) {
             Ok(()) => Awaitable::done_none(py),
@@ -329,7 +332,9 @@ impl AsgiHttpProtocol {
             Phase::Init => (!failed).then_some("ASGI callable returned without starting a response"),
             Phase::Started { .. } => (!failed).then_some("ASGI callable returned without sending the response body"),
             Phase::Streaming(tx) => {
-                abort_stream(tx, &self.rt, "the response was not completed");
+                if let Some(tx) = tx {
+                    abort_stream(tx, &self.rt, "the response was not completed");
+                }
                 (!failed).then_some("ASGI callable returned without completing the response")
             }
         }

@@ -38,6 +38,8 @@ pub(crate) struct RsgiHttpProtocol {
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
     bridge: Arc<Bridge>,
+    /// A HEAD request: hyper sends no body, so streamed chunks are accepted and dropped.
+    head_only: bool,
 }
 
 fn status_code(status: u16) -> PyResult<StatusCode> {
@@ -58,6 +60,7 @@ impl RsgiHttpProtocol {
         disconnect: Arc<Disconnect>,
         rt: tokio::runtime::Handle,
         bridge: Arc<Bridge>,
+        head_only: bool,
     ) -> Self {
         Self {
             body: Mutex::new(BodySlot::Ready(body)),
@@ -66,6 +69,7 @@ impl RsgiHttpProtocol {
             disconnect,
             rt,
             bridge,
+            head_only,
         }
     }
 
@@ -202,7 +206,7 @@ impl RsgiHttpProtocol {
         *lock(&self.stream) = Some(chunks_tx);
         let body = ResponseBody::Stream {
             rx,
-            disconnect: Some(Arc::clone(&self.disconnect)),
+            disconnect: (!self.head_only).then(|| Arc::clone(&self.disconnect)),
             ended: false,
         };
         let _ = tx.send(ResponsePlan::Ready(build(status, headers, body)));
@@ -211,6 +215,7 @@ impl RsgiHttpProtocol {
             disconnect: Arc::clone(&self.disconnect),
             rt: self.rt.clone(),
             bridge: Arc::clone(&self.bridge),
+            discard: self.head_only,
         })
     }
 
@@ -240,10 +245,15 @@ pub(crate) struct RsgiStreamTransport {
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
     bridge: Arc<Bridge>,
+    /// HEAD response: hyper sends no body, chunks are dropped.
+    discard: bool,
 }
 
 impl RsgiStreamTransport {
     fn send<'py>(&self, py: Python<'py>, data: Bytes) -> PyResult<Bound<'py, Awaitable>> {
+        if self.discard {
+            return Awaitable::done_none(py);
+        }
         if self.disconnect.is_fired() {
             return Err(RSGIProtocolClosed::new_err("the client disconnected"));
         }

@@ -33,6 +33,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         rt,
         bridge,
     } = req;
+    let head_only = head.method == http::Method::HEAD;
     let headers = Py::new(py, RsgiHeaders::new(head.headers))?;
     let scope = RsgiScope {
         proto: "http",
@@ -42,7 +43,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         headers,
         conn,
     };
-    let proto = RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge);
+    let proto = RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge, head_only);
     Ok((Bound::new(py, scope)?, Bound::new(py, proto)?))
 }
 
