@@ -310,6 +310,7 @@ def read_some_then_leave(srv, path, at_least=1):
         # Both, as frameworks do: either signal stops the producer.
         ('both', r'(disconnect|oserror):\d+'),
     ],
+    ids=['send', 'receive', 'both'],
 )
 def test_streaming_app_stops_after_client_disconnects(dsrv, markers, route, expected):
     srv = dsrv
