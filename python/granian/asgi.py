@@ -103,6 +103,19 @@ class LifespanProtocol:
         await asyncio.wait({self._task}, timeout=5)
 
 
+def _caused_by_disconnect(exc: BaseException) -> bool:
+    """Whether `exc` is, or was raised while handling, an I/O error (as `send` raises once the
+    client left): frameworks often wrap it in their own exception."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, OSError):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
 def _spawner(
     loop: asyncio.AbstractEventLoop, app: Callable[..., Any], state: dict[str, Any] | None
 ) -> Callable[[dict[str, Any], Any], None]:
@@ -114,8 +127,11 @@ def _spawner(
             scope['state'] = state.copy()
         try:
             await app(scope, proto.receive, proto.send)
-        except Exception:
-            logger.exception('Application callable raised an exception')
+        except Exception as exc:
+            if proto._disconnected and _caused_by_disconnect(exc):
+                logger.debug('Application stopped: the client disconnected', exc_info=True)
+            else:
+                logger.exception('Application callable raised an exception')
             proto._finish(True)
         except BaseException:
             proto._finish(True)

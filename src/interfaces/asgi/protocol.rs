@@ -321,12 +321,20 @@ impl AsgiHttpProtocol {
         }
     }
 
+    /// Whether the client went away before the response was complete.
+    #[getter]
+    fn _disconnected(&self) -> bool {
+        self.disconnect.is_fired()
+    }
+
     /// Called by the worker when the app coroutine has ended. Returns a description of what
     /// the app left undone (for the log), after answering 500 or aborting a cut stream.
     #[pyo3(signature = (failed=false))]
     fn _finish(&self, failed: bool) -> Option<&'static str> {
         let phase = std::mem::replace(&mut *lock(&self.phase), Phase::Done);
         lock(&self.responder).take();
+        // An app that stops because its client left did nothing wrong.
+        let failed = failed || self.disconnect.is_fired();
         match phase {
             Phase::Done => None,
             Phase::Init => (!failed).then_some("ASGI callable returned without starting a response"),
