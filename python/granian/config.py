@@ -432,7 +432,9 @@ def _resolve(values: dict[str, Any]) -> None:
     if values['runtime_blocking_threads'] is None:
         values['runtime_blocking_threads'] = DEFAULT_RUNTIME_BLOCKING_THREADS
     if values['runtime_mode'] == RuntimeModes.auto:
-        single = values['interface'] == Interfaces.RSGI and values['runtime_threads'] == 1 and values['http'] != '2'
+        # One runtime thread: a current-thread runtime (no work-stealing scheduler, no extra
+        # thread) is faster for every interface and HTTP version; more threads share work.
+        single = values['runtime_threads'] == 1
         values['runtime_mode'] = RuntimeModes.st.value if single else RuntimeModes.mt.value
     if values['loop'] == Loops.auto:
         uvloop = sys.platform != 'win32' and module_available('uvloop')

@@ -82,8 +82,9 @@ def test_config_is_frozen():
     [
         ({}, 'st'),
         ({'runtime_threads': 2}, 'mt'),
-        ({'interface': 'asgi'}, 'mt'),
-        ({'interface': 'wsgi'}, 'mt'),
+        ({'interface': 'asgi'}, 'st'),
+        ({'interface': 'wsgi'}, 'st'),
+        ({'interface': 'asgi', 'http': '1'}, 'st'),
         ({'runtime_mode': 'mt'}, 'mt'),
         ({'runtime_mode': RuntimeModes.st, 'runtime_threads': 4}, 'st'),
     ],
