@@ -122,6 +122,7 @@ impl AsgiHttpProtocol {
         let target = aw.clone().unbind();
         let bridge = Arc::clone(&self.bridge);
         let body = Arc::clone(&self.body);
+        let disconnect = Arc::clone(&self.disconnect);
         let task = self.rt.spawn(async move {
             let res = {
                 let mut inc = inc.lock().await;
@@ -130,6 +131,10 @@ impl AsgiHttpProtocol {
                     (c.unwrap_or_default(), end)
                 })
             };
+            if res.is_err() {
+                // The upload broke off: the client is gone, whatever hyper notices later.
+                disconnect.fire();
+            }
             bridge.push(Box::new(move |py, _| {
                 let msg = match res {
                     Ok((chunk, end)) => {
