@@ -27,6 +27,9 @@ fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<interfaces::rsgi::RsgiHttpProtocol>()?;
     m.add_class::<interfaces::rsgi::RsgiStreamTransport>()?;
     m.add_class::<interfaces::rsgi::RsgiBodyIter>()?;
+    m.add_class::<interfaces::wsgi::WsgiPool>()?;
+    m.add_class::<interfaces::wsgi::WsgiInput>()?;
+    m.add_class::<interfaces::wsgi::StartResponse>()?;
     m.add("RSGIProtocolError", py.get_type::<error::RSGIProtocolError>())?;
     m.add("RSGIProtocolClosed", py.get_type::<error::RSGIProtocolClosed>())?;
     m.add("ClientDisconnected", py.get_type::<error::ClientDisconnected>())?;

@@ -2,3 +2,4 @@
 
 pub(crate) mod asgi;
 pub(crate) mod rsgi;
+pub(crate) mod wsgi;

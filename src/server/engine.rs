@@ -16,6 +16,7 @@ use crate::config::EngineConfig;
 use crate::http::handler::Shared;
 use crate::interfaces::asgi::Asgi;
 use crate::interfaces::rsgi::Rsgi;
+use crate::interfaces::wsgi::Wsgi;
 
 struct Running {
     shutdown: watch::Sender<bool>,
@@ -83,6 +84,7 @@ impl Engine {
                 let root_path = this.cfg.url_path_prefix.clone().unwrap_or_default();
                 this.start(Asgi { root_path }, access_log)
             }
+            "wsgi" => this.start(Wsgi::new(py, this.ctx.get(py))?, access_log),
             other => Err(PyValueError::new_err(format!("unknown interface: {other}"))),
         }
     }

@@ -3,6 +3,6 @@
 
 mod engine;
 mod runtime;
-mod sched;
+pub(crate) mod sched;
 
 pub(crate) use engine::Engine;

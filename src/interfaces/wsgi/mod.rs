@@ -1,0 +1,144 @@
+//! WSGI (PEP 3333) over the shared HTTP engine.
+//!
+//! Unlike RSGI and ASGI, requests never go through the event loop: `dispatch` (a tokio thread,
+//! no GIL) queues them on a pool of Python threads (`pool`), each attached to the interpreter
+//! for its whole life. A pool thread builds `environ` (`environ`), calls the application, and
+//! sends what it returns (`run`, `response`, `file`); `wsgi.input` (`input`) pulls the body
+//! from the connection while the thread waits with the GIL released.
+//!
+//! `granian.wsgi.setup` builds a [`WsgiPool`] (the application, the constant part of `environ`,
+//! the pool limits) and passes it to `Engine.serve` as the handler; the worker calls
+//! `WsgiPool.shutdown()` once the engine has stopped, so no pool thread outlives the
+//! interpreter.
+
+mod environ;
+mod file;
+mod input;
+mod pool;
+mod response;
+mod run;
+
+pub(crate) use input::WsgiInput;
+pub(crate) use response::StartResponse;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyType};
+
+use crate::bridge::{lock, Level, PyCtx};
+use crate::http::handler::{Interface, RequestCtx};
+use pool::{Pool, SubmitError, Worker};
+use run::AppObjects;
+
+/// What every pool thread runs.
+struct WsgiWorker {
+    /// Taken (and dropped with the GIL) by `WsgiPool.shutdown()`.
+    objects: Mutex<Option<AppObjects>>,
+    /// `--url-path-prefix` as bytes, without a trailing `/`; empty when unset.
+    prefix: Vec<u8>,
+}
+
+impl Worker for WsgiWorker {
+    type Job = RequestCtx;
+    type Local = AppObjects;
+
+    fn init(&self, py: Python<'_>) -> Option<AppObjects> {
+        lock(&self.objects).as_ref().map(|o| o.clone_ref(py))
+    }
+
+    fn run(&self, py: Python<'_>, local: &AppObjects, job: RequestCtx) {
+        run::run(py, local, &self.prefix, job);
+    }
+}
+
+/// The WSGI application of a worker and the thread pool that runs it.
+#[pyclass(frozen, module = "granian._granian", name = "WSGIPool")]
+pub(crate) struct WsgiPool {
+    pool: Arc<Pool<WsgiWorker>>,
+}
+
+#[pymethods]
+impl WsgiPool {
+    /// `app`: the WSGI callable; `environ`: the keys every request shares (copied per
+    /// request); `file_wrapper`: the `wsgi.file_wrapper` class; `logger`: where application
+    /// exceptions are logged; `threads`: the most pool threads; `idle_timeout`: seconds before
+    /// an idle thread stops; `url_path_prefix`: the mount point (`SCRIPT_NAME`).
+    #[new]
+    #[pyo3(signature = (app, environ, file_wrapper, logger, threads, idle_timeout, url_path_prefix=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        app: Py<PyAny>,
+        environ: Py<PyDict>,
+        file_wrapper: Py<PyType>,
+        logger: Py<PyAny>,
+        threads: usize,
+        idle_timeout: f64,
+        url_path_prefix: Option<&str>,
+    ) -> PyResult<Self> {
+        if threads == 0 {
+            return Err(PyValueError::new_err("threads must be at least 1"));
+        }
+        let idle = Duration::try_from_secs_f64(idle_timeout)
+            .map_err(|_| PyValueError::new_err(format!("invalid idle_timeout: {idle_timeout}")))?;
+        let prefix = url_path_prefix.unwrap_or("").trim_end_matches('/').as_bytes().to_vec();
+        let worker = WsgiWorker {
+            objects: Mutex::new(Some(AppObjects {
+                app,
+                environ,
+                file_wrapper,
+                logger,
+            })),
+            prefix,
+        };
+        Ok(Self {
+            pool: Pool::new(worker, threads, idle, "granian-wsgi"),
+        })
+    }
+
+    /// Threads alive now.
+    #[getter]
+    fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// Stops the pool: each thread finishes its request, then exits; returns when all have.
+    fn shutdown(&self, py: Python<'_>) {
+        let dropped = py.detach(|| self.pool.shutdown());
+        drop(dropped);
+        let objects = lock(&self.pool.worker().objects).take();
+        drop(objects);
+    }
+}
+
+/// The engine side: hands requests to the pool.
+pub(crate) struct Wsgi {
+    pool: Arc<Pool<WsgiWorker>>,
+}
+
+impl Wsgi {
+    /// From the handler given to `Engine.serve`, which must be a `WSGIPool`.
+    pub(crate) fn new(py: Python<'_>, ctx: Option<&PyCtx>) -> PyResult<Self> {
+        let handler = ctx.map(|c| c.handler.bind(py));
+        let pool = handler
+            .and_then(|h| h.cast::<WsgiPool>().ok())
+            .ok_or_else(|| PyTypeError::new_err("the wsgi interface needs a WSGIPool handler"))?;
+        Ok(Self {
+            pool: Arc::clone(&pool.get().pool),
+        })
+    }
+}
+
+impl Interface for Wsgi {
+    fn dispatch(self: Arc<Self>, req: RequestCtx) {
+        let bridge = Arc::clone(&req.bridge);
+        match self.pool.submit(req) {
+            Ok(()) => {}
+            // Shutting down: dropping the request answers it with a 500.
+            Err(SubmitError::Stopped(req)) => drop(req),
+            Err(SubmitError::Spawn(e)) => bridge.log(Level::Error, || format!("cannot start a WSGI thread: {e}")),
+        }
+    }
+}

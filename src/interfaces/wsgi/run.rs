@@ -1,0 +1,192 @@
+//! One WSGI request on a pool thread: build `environ`, call the application, send what it
+//! returns, always call `close()`, and turn failures into a 500 plus a logged traceback.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyOSError, PyTypeError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
+
+use super::environ;
+use super::file;
+use super::input::WsgiInput;
+use super::response::{Pushed, StartResponse};
+use crate::bridge::{Bridge, Level};
+use crate::error::ClientDisconnected;
+use crate::http::handler::RequestCtx;
+
+/// Lists and tuples with more bytes than this are streamed item by item instead of being
+/// joined into one body.
+const JOIN_LIMIT: usize = 256 * 1024;
+
+/// The Python objects a pool thread uses for every request (each thread holds its own
+/// references, dropped with the GIL when it exits).
+pub(super) struct AppObjects {
+    pub(super) app: Py<PyAny>,
+    /// The constant part of `environ`, copied per request.
+    pub(super) environ: Py<PyDict>,
+    /// `wsgi.file_wrapper`: results of exactly this type may be sent by the engine.
+    pub(super) file_wrapper: Py<PyType>,
+    /// Where application exceptions are logged (`logger.error(..., exc_info=...)`).
+    pub(super) logger: Py<PyAny>,
+}
+
+impl AppObjects {
+    pub(super) fn clone_ref(&self, py: Python<'_>) -> Self {
+        Self {
+            app: self.app.clone_ref(py),
+            environ: self.environ.clone_ref(py),
+            file_wrapper: self.file_wrapper.clone_ref(py),
+            logger: self.logger.clone_ref(py),
+        }
+    }
+}
+
+fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
+    let name = item.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string());
+    PyTypeError::new_err(format!("the WSGI response iterable must yield bytes, got {name}"))
+}
+
+/// The whole body of a list or tuple result when it is small enough to send in one piece.
+fn joined_sequence(it: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = it.cast_exact::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = it.cast_exact::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        return Ok(None);
+    };
+    let mut chunks = Vec::with_capacity(items.len());
+    for item in &items {
+        chunks.push(item.cast::<PyBytes>().map_err(|_| not_bytes(item))?.as_bytes());
+    }
+    let total: usize = chunks.iter().map(|c| c.len()).sum();
+    if total == 0 || total > JOIN_LIMIT {
+        return Ok(None);
+    }
+    if let [one] = chunks[..] {
+        return Ok(Some(Bytes::copy_from_slice(one)));
+    }
+    let mut buf = Vec::with_capacity(total);
+    for c in chunks {
+        buf.extend_from_slice(c);
+    }
+    Ok(Some(Bytes::from(buf)))
+}
+
+/// Sends the application's result: engine-side file, one full body, or a stream.
+fn send_result(objs: &AppObjects, sr: &StartResponse, it: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = it.py();
+    if sr.is_pending() && it.get_type().is(objs.file_wrapper.bind(py)) {
+        if let Some(body) = file::body_of(it, sr.content_length())? {
+            return sr.send_body(body);
+        }
+    }
+    if sr.is_pending() {
+        if let Some(body) = joined_sequence(it)? {
+            if sr.send_full(body)? {
+                return Ok(());
+            }
+        }
+    }
+    for item in it.try_iter()? {
+        let item = item?;
+        let chunk = item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
+        if sr.push(py, chunk.as_bytes())? != Pushed::More {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// PEP 3333: the server calls the result's `close()` when it is done with it, whatever happened.
+fn close(it: &Bound<'_, PyAny>) -> PyResult<()> {
+    if it.is_exact_instance_of::<PyList>() || it.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    if let Some(close) = it.getattr_opt(intern!(it.py(), "close"))? {
+        close.call0()?;
+    }
+    Ok(())
+}
+
+/// Logs an application failure and answers it (500, or an aborted stream).
+fn report(py: Python<'_>, objs: &AppObjects, sr: &StartResponse, err: PyErr, bridge: &Bridge) {
+    sr.fail();
+    let client_gone =
+        err.is_instance_of::<ClientDisconnected>(py) || (sr.client_gone() && err.is_instance_of::<PyOSError>(py));
+    if client_gone {
+        bridge.log(Level::Debug, || {
+            format!("WSGI request abandoned, the client went away: {err}")
+        });
+        return;
+    }
+    let logged = (|| -> PyResult<()> {
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "exc_info"), err.into_value(py))?;
+        objs.logger.bind(py).call_method(
+            intern!(py, "error"),
+            (intern!(py, "Application callable raised an exception"),),
+            Some(&kwargs),
+        )?;
+        Ok(())
+    })();
+    if let Err(e) = logged {
+        e.print(py);
+    }
+}
+
+pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: RequestCtx) {
+    let RequestCtx {
+        head,
+        body,
+        responder,
+        disconnect,
+        conn,
+        rt,
+        bridge,
+    } = req;
+    if disconnect.is_fired() {
+        bridge.log(Level::Debug, || {
+            "WSGI request dropped before the application ran: the client went away".to_string()
+        });
+        return;
+    }
+    let sr = match Bound::new(py, StartResponse::new(responder, Arc::clone(&disconnect), rt.clone())) {
+        Ok(sr) => sr,
+        Err(e) => {
+            e.print(py);
+            return;
+        }
+    };
+    let input = match Bound::new(py, WsgiInput::new(body, rt)) {
+        Ok(i) => i,
+        Err(e) => return report(py, objs, sr.get(), e, &bridge),
+    };
+    let called = (|| -> PyResult<Bound<'_, PyAny>> {
+        let env = environ::build(py, objs.environ.bind(py), &head, &conn, prefix)?;
+        env.set_item(intern!(py, "wsgi.input"), &input)?;
+        objs.app.bind(py).call1((env, &sr))
+    })();
+    match called {
+        Err(e) => report(py, objs, sr.get(), e, &bridge),
+        Ok(it) => {
+            let sent = send_result(objs, sr.get(), &it);
+            let closed = close(&it);
+            let done = match (sent, closed) {
+                (Err(first), Err(second)) => {
+                    report(py, objs, sr.get(), first, &bridge);
+                    Err(second)
+                }
+                (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+                (Ok(()), Ok(())) => sr.get().finish(),
+            };
+            if let Err(e) = done {
+                report(py, objs, sr.get(), e, &bridge);
+            }
+        }
+    }
+    input.get().release();
+}
