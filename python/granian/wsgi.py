@@ -15,8 +15,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ._granian import ClientDisconnected, WSGIPool
 from ._granian import WSGIInput as Input
-from ._granian import WSGIPool
 from ._granian import WSGIStartResponse as StartResponse
 from .errors import StartupError
 from .log import RUNTIME_LOGGER
@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from .config import Config
     from .server.interface import Served
 
-__all__ = ['ErrorStream', 'FileWrapper', 'Input', 'StartResponse', 'base_environ', 'normalize_prefix']
+__all__ = [
+    'ClientDisconnected',
+    'ErrorStream',
+    'FileWrapper',
+    'Input',
+    'StartResponse',
+    'base_environ',
+    'normalize_prefix',
+]
 
 ENGINE_INTERFACE = 'wsgi'
 

@@ -176,6 +176,8 @@ def app(environ, start_response):  # noqa: C901 - a route table
         return gen()
     if path == '/reason':
         return _text(start_response, 'custom', status='299 Custom Thing')
+    if path == '/conn-close':
+        return _text(start_response, 'bye', headers=[('Connection', 'close'), ('Content-Length', '3')])
     if path == '/headers':
         return _text(
             start_response,

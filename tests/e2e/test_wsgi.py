@@ -113,6 +113,15 @@ def test_environ_of_an_http10_request(srv):
     assert 'HTTP_HOST' not in env
 
 
+def test_environ_on_a_unix_socket(server, tmp_path):
+    path = tmp_path / 'wsgi.sock'
+    srv = server(APP, '--interface', 'wsgi', uds=path)
+    env = srv.get('/environ').json()
+    assert (env['SERVER_NAME'], env['SERVER_PORT']) == (str(path), '0')
+    assert env['REMOTE_ADDR'] == ''
+    assert 'REMOTE_PORT' not in env
+
+
 def test_url_path_prefix_sets_script_name(server):
     srv = server(APP, '--interface', 'wsgi', '--url-path-prefix', '/api/')
     env = srv.get('/api/environ/x').json()
@@ -285,6 +294,13 @@ def test_custom_reason_phrase_and_headers(srv):
     assert not resp.chunked and resp.body == b'headers'
 
 
+def test_connection_close_from_the_app_is_honoured(srv):
+    with Conn(srv.host, srv.port) as conn:
+        resp = conn.request(get('/conn-close'))
+        assert resp.body == b'bye'
+        assert conn.wait_closed(timeout=5)
+
+
 def test_head_request_gets_no_body(srv):
     with Conn(srv.host, srv.port) as conn:
         resp = conn.request(get('/hello', method='HEAD'), head_request=True)
@@ -403,6 +419,7 @@ def test_app_runs_on_pool_threads_never_on_runtime_threads(srv):
     for _ in range(5):
         got = srv.get('/thread').json()
         assert got['comm'].startswith('granian-wsgi-'), got
+        assert got['name'] == got['comm']
 
 
 def _concurrently(srv, paths):

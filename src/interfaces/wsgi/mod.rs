@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
@@ -46,6 +47,17 @@ impl Worker for WsgiWorker {
     type Local = AppObjects;
 
     fn init(&self, py: Python<'_>) -> Option<AppObjects> {
+        // `threading.current_thread().name` (and so `%(threadName)s` in log records) is the OS
+        // thread's name instead of `Dummy-N`.
+        if let Some(name) = std::thread::current().name() {
+            let named = py
+                .import(intern!(py, "threading"))
+                .and_then(|m| m.call_method0(intern!(py, "current_thread")))
+                .and_then(|t| t.setattr(intern!(py, "name"), name));
+            if let Err(e) = named {
+                e.print(py);
+            }
+        }
         lock(&self.objects).as_ref().map(|o| o.clone_ref(py))
     }
 
