@@ -79,8 +79,11 @@ SCENARIOS = [
     Scenario('asgi-get10k', 'asgi', 'get10k', default=False),
     Scenario('asgi-get-uvicorn', 'asgi', 'get', reference='uvicorn', default=False),
     Scenario('asgi-post1k-uvicorn', 'asgi', 'post1k', reference='uvicorn', default=False),
-    Scenario('wsgi-get', 'wsgi', 'get', default=False),
-    Scenario('wsgi-get-gunicorn', 'wsgi', 'get', reference='gunicorn', default=False),
+    Scenario('wsgi-get', 'wsgi', 'get'),
+    Scenario('wsgi-post1k', 'wsgi', 'post1k'),
+    Scenario('wsgi-get10k', 'wsgi', 'get10k'),
+    Scenario('wsgi-get-gunicorn', 'wsgi', 'get', reference='gunicorn', note='gunicorn gthread, 1 worker x 8 threads'),
+    Scenario('wsgi-post1k-gunicorn', 'wsgi', 'post1k', reference='gunicorn', default=False),
     Scenario('rsgi-h2', 'rsgi', 'h2', extra='--http 2', default=False),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
