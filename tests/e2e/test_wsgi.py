@@ -457,6 +457,16 @@ def test_idle_threads_retire(server):
     assert srv.get('/hello').status_code == 200
 
 
+def test_multi_thread_runtime_and_access_log(server):
+    srv = server(APP, '--interface', 'wsgi', '--runtime-mode', 'mt', '--runtime-threads', '2', '--access-log')
+    body = b'q' * (300 * 1024)
+    got = srv.post('/digest', content=body).json()
+    assert got == {'size': len(body), 'sha256': hashlib.sha256(body).hexdigest()}
+    assert srv.get('/stream?n=3').text == 'chunk0;chunk1;chunk2;'
+    srv.wait_for_log(r'"POST /digest HTTP/1\.1" 200 ')
+    srv.wait_for_log(r'"GET /stream HTTP/1\.1" 200 ')
+
+
 def test_graceful_stop_waits_for_running_requests(server):
     srv = server(APP, '--interface', 'wsgi')
     result = {}
