@@ -161,6 +161,9 @@ def app(environ, start_response):  # noqa: C901 - a route table
     if path == '/big-list':
         start_response('200 OK', [('Content-Type', 'application/octet-stream')])
         return [bytes([i]) * 65536 for i in range(8)]
+    if path == '/big-one':
+        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        return [b'1' * (1024 * 1024)]
     if path == '/empty-iter':
         start_response('204 No Content', [])
         return Tracked('empty', [])

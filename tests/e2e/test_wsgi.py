@@ -240,6 +240,10 @@ def test_list_response_is_one_full_body(srv):
 def test_big_list_is_sent_whole(srv):
     resp = srv.get('/big-list')
     assert resp.content == b''.join(bytes([i]) * 65536 for i in range(8))
+    with Conn(srv.host, srv.port) as conn:
+        resp = conn.request(get('/big-one'))
+    assert resp.header('content-length') == str(1024 * 1024) and not resp.chunked
+    assert resp.body == b'1' * (1024 * 1024)
 
 
 def test_iterable_without_content_length_is_chunked_and_streamed_as_yielded(srv):

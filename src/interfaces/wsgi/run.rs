@@ -17,8 +17,8 @@ use crate::bridge::{Bridge, Level};
 use crate::error::ClientDisconnected;
 use crate::http::handler::RequestCtx;
 
-/// Lists and tuples with more bytes than this are streamed item by item instead of being
-/// joined into one body.
+/// Lists and tuples of several items with more bytes than this are streamed item by item
+/// instead of being joined into one body (a single item is always sent whole).
 const JOIN_LIMIT: usize = 256 * 1024;
 
 /// The Python objects a pool thread uses for every request (each thread holds its own
@@ -63,11 +63,14 @@ fn joined_sequence(it: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
         chunks.push(item.cast::<PyBytes>().map_err(|_| not_bytes(item))?.as_bytes());
     }
     let total: usize = chunks.iter().map(|c| c.len()).sum();
-    if total == 0 || total > JOIN_LIMIT {
+    if total == 0 {
         return Ok(None);
     }
     if let [one] = chunks[..] {
         return Ok(Some(Bytes::copy_from_slice(one)));
+    }
+    if total > JOIN_LIMIT {
+        return Ok(None);
     }
     let mut buf = Vec::with_capacity(total);
     for c in chunks {
