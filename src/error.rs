@@ -20,5 +20,5 @@ create_exception!(
     granian._granian,
     ClientDisconnected,
     PyOSError,
-    "ASGI: the client went away before the response was sent (ASGI spec 2.4)."
+    "The client went away before the response was sent (an OSError, as ASGI 2.4 asks; WSGI raises it too)."
 );

@@ -81,14 +81,20 @@ pub(crate) async fn read_all(body: &mut Incoming) -> Result<Bytes, hyper::Error>
 /// connection is closed instead of ending the body as if it were complete).
 pub(crate) type Chunk = Result<Bytes, io::Error>;
 
-/// Aborts a streamed response: the error reaches hyper after the chunks already queued, even
-/// when the queue is full (then a runtime task waits for room).
+/// Aborts a streamed response once hyper has taken every chunk queued before the failure, so
+/// the client still receives what the application produced (an error sent right behind the last
+/// chunk would make hyper close the connection before flushing it). The body then ends with an
+/// error: the connection is closed, and a cut response never looks complete.
 pub(crate) fn abort_stream(tx: mpsc::Sender<Chunk>, rt: &tokio::runtime::Handle, why: &'static str) {
-    if let Err(mpsc::error::TrySendError::Full(item)) = tx.try_send(Err(io::Error::other(why))) {
-        rt.spawn(async move {
-            let _ = tx.send(item).await;
-        });
-    }
+    rt.spawn(async move {
+        // All permits free again = the queue is empty; fails only when the client is gone.
+        if let Ok(permits) = tx.reserve_many(tx.max_capacity()).await {
+            drop(permits);
+        }
+        // Let the connection task flush what it just took before it sees the error.
+        tokio::task::yield_now().await;
+        let _ = tx.send(Err(io::Error::other(why))).await;
+    });
 }
 
 /// The body of every response we send.

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::bridge::lock;
 use crate::error::ClientDisconnected;
-use crate::http::body::{Chunk, ResponseBody};
+use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, internal_error, Responder, ResponsePlan};
 
@@ -393,7 +393,7 @@ impl StartResponse {
             Out::Pending(responder) => {
                 let _ = responder.send(ResponsePlan::Ready(internal_error()));
             }
-            Out::Streaming { tx, .. } => abort_after_flush(tx, &self.rt),
+            Out::Streaming { tx, .. } => abort_stream(tx, &self.rt, "the application raised while streaming"),
             Out::Done | Out::Gone => {}
         }
     }
@@ -402,23 +402,6 @@ impl StartResponse {
     pub(super) fn client_gone(&self) -> bool {
         self.disconnect.is_fired() || matches!(lock(&self.st).out, Out::Gone)
     }
-}
-
-/// Aborts a streamed response once hyper has taken every chunk queued before the failure, so
-/// the client still receives what the application produced (an error sent right behind the last
-/// chunk would make hyper close the connection before flushing it).
-fn abort_after_flush(tx: mpsc::Sender<Chunk>, rt: &tokio::runtime::Handle) {
-    rt.spawn(async move {
-        // All permits free again = the queue is empty; fails only when the client is gone.
-        if let Ok(permits) = tx.reserve_many(tx.max_capacity()).await {
-            drop(permits);
-        }
-        // Let the connection task flush what it just took before it sees the error.
-        tokio::task::yield_now().await;
-        let _ = tx
-            .send(Err(std::io::Error::other("the application raised while streaming")))
-            .await;
-    });
 }
 
 fn exc_value<'py>(exc_info: Option<&Bound<'py, PyAny>>) -> Option<Bound<'py, PyAny>> {
