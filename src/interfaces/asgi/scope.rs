@@ -7,36 +7,20 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 
 use crate::http::handler::RequestCtx;
+use crate::http::headers::COMMON_REQUEST_HEADERS;
 
 static COMMON_NAMES: PyOnceLock<Vec<(http::HeaderName, Py<PyBytes>)>> = PyOnceLock::new();
 
 /// Header names seen on nearly every request, kept as ready `bytes` objects.
 fn common_names(py: Python<'_>) -> &Vec<(http::HeaderName, Py<PyBytes>)> {
     COMMON_NAMES.get_or_init(py, || {
-        use http::header::*;
-        [
-            HOST,
-            USER_AGENT,
-            ACCEPT,
-            ACCEPT_ENCODING,
-            ACCEPT_LANGUAGE,
-            CONNECTION,
-            CONTENT_TYPE,
-            CONTENT_LENGTH,
-            COOKIE,
-            AUTHORIZATION,
-            CACHE_CONTROL,
-            ORIGIN,
-            REFERER,
-            TRANSFER_ENCODING,
-            UPGRADE,
-        ]
-        .into_iter()
-        .map(|n| {
-            let b = PyBytes::new(py, n.as_str().as_bytes()).unbind();
-            (n, b)
-        })
-        .collect()
+        COMMON_REQUEST_HEADERS
+            .iter()
+            .map(|n| {
+                let b = PyBytes::new(py, n.as_str().as_bytes()).unbind();
+                (n.clone(), b)
+            })
+            .collect()
     })
 }
 

@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
+use crate::http::headers::COMMON_REQUEST_HEADERS;
 use crate::net::ConnInfo;
 
 /// The environ key of a request header: `CONTENT_TYPE`, `CONTENT_LENGTH`, else `HTTP_` plus
@@ -95,34 +96,13 @@ static COMMON_KEYS: PyOnceLock<Vec<(HeaderName, Py<PyString>)>> = PyOnceLock::ne
 /// Environ keys of the headers seen on most requests, made once per process.
 fn common_keys(py: Python<'_>) -> &[(HeaderName, Py<PyString>)] {
     COMMON_KEYS.get_or_init(py, || {
-        use http::header::*;
-        [
-            HOST,
-            USER_AGENT,
-            ACCEPT,
-            ACCEPT_ENCODING,
-            ACCEPT_LANGUAGE,
-            CONNECTION,
-            CONTENT_TYPE,
-            CONTENT_LENGTH,
-            COOKIE,
-            AUTHORIZATION,
-            CACHE_CONTROL,
-            ORIGIN,
-            REFERER,
-            IF_NONE_MATCH,
-            IF_MODIFIED_SINCE,
-            UPGRADE_INSECURE_REQUESTS,
-            HeaderName::from_static("x-forwarded-for"),
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderName::from_static("x-requested-with"),
-        ]
-        .into_iter()
-        .filter_map(|n| {
-            let key = header_key(n.as_str())?;
-            Some((n, PyString::intern(py, &key).unbind()))
-        })
-        .collect()
+        COMMON_REQUEST_HEADERS
+            .iter()
+            .filter_map(|n| {
+                let key = header_key(n.as_str())?;
+                Some((n.clone(), PyString::intern(py, &key).unbind()))
+            })
+            .collect()
     })
 }
 
