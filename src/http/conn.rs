@@ -46,9 +46,10 @@ impl Protocols {
         let c2 = &cfg.http2;
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
-            .adaptive_window(c2.adaptive_window)
             .initial_connection_window_size(c2.initial_connection_window_size)
             .initial_stream_window_size(c2.initial_stream_window_size)
+            // After the window sizes: hyper's window-size setters turn adaptive flow control off.
+            .adaptive_window(c2.adaptive_window)
             .keep_alive_interval(c2.keep_alive_interval)
             .keep_alive_timeout(c2.keep_alive_timeout)
             .max_concurrent_streams(c2.max_concurrent_streams)
