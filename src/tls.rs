@@ -64,7 +64,10 @@ fn load_key(path: &str, password: Option<&str>) -> Result<PrivateKeyDer<'static>
         .any(|w| w == b"ENCRYPTED PRIVATE KEY");
     if !is_encrypted {
         // A password given for a plain key is not needed; the key is used as it is.
-        return PrivateKeyDer::from_pem_slice(&pem).map_err(|e| err(e.to_string()));
+        return PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => err("no PEM private key found".into()),
+            e => err(e.to_string()),
+        });
     }
     let Some(password) = password else {
         return Err(err(
