@@ -25,6 +25,42 @@ pub(crate) struct Http1Config {
     pub(crate) max_headers: usize,
 }
 
+/// Which HTTP versions a worker serves (`--http`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HttpMode {
+    /// HTTP/1.1 and HTTP/2 (by TLS ALPN, or the h2 preface on cleartext).
+    Auto,
+    Http1,
+    Http2,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Http2Config {
+    pub(crate) adaptive_window: bool,
+    pub(crate) initial_connection_window_size: u32,
+    pub(crate) initial_stream_window_size: u32,
+    pub(crate) keep_alive_interval: Option<Duration>,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) max_concurrent_streams: u32,
+    /// Clamped to the range HTTP/2 allows (16 KiB to 16 MiB - 1).
+    pub(crate) max_frame_size: u32,
+    pub(crate) max_headers_size: u32,
+    pub(crate) max_send_buffer_size: usize,
+}
+
+/// TLS settings; `None` in `EngineConfig::tls` means plain TCP.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsConfig {
+    pub(crate) cert: String,
+    pub(crate) key: String,
+    pub(crate) key_password: Option<String>,
+    /// `true` = TLS 1.3 only; `false` = TLS 1.2 and 1.3.
+    pub(crate) tls13_only: bool,
+    pub(crate) ca: Option<String>,
+    pub(crate) crls: Vec<String>,
+    pub(crate) client_verify: bool,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct EngineConfig {
     pub(crate) runtime_threads: usize,
@@ -33,6 +69,9 @@ pub(crate) struct EngineConfig {
     /// Max connections served at once by this worker; more wait in the kernel's accept queue.
     pub(crate) backpressure: usize,
     pub(crate) http1: Http1Config,
+    pub(crate) http2: Http2Config,
+    pub(crate) http_mode: HttpMode,
+    pub(crate) tls: Option<TlsConfig>,
     /// Python logging level number of the runtime logger.
     pub(crate) log_level: u8,
     pub(crate) access_log: bool,
@@ -55,6 +94,19 @@ impl Default for EngineConfig {
                 pipeline_flush: false,
                 max_headers: 100,
             },
+            http2: Http2Config {
+                adaptive_window: false,
+                initial_connection_window_size: 1_048_576,
+                initial_stream_window_size: 1_048_576,
+                keep_alive_interval: None,
+                keep_alive_timeout: Duration::from_secs(20),
+                max_concurrent_streams: 200,
+                max_frame_size: 16_384,
+                max_headers_size: 16_777_216,
+                max_send_buffer_size: 409_600,
+            },
+            http_mode: HttpMode::Auto,
+            tls: None,
             log_level: 20,
             access_log: false,
             url_path_prefix: None,
@@ -96,6 +148,46 @@ impl EngineConfig {
             _ => PyDict::new(d.py()),
         };
         let timeout_ms: u64 = get(&h1, "header_read_timeout", 30_000u64)?;
+        let h2 = match d.get_item("http2_settings")? {
+            Some(v) if !v.is_none() => v.cast_into::<PyDict>()?,
+            _ => PyDict::new(d.py()),
+        };
+        let d2 = &dflt.http2;
+        let http2 = Http2Config {
+            adaptive_window: get(&h2, "adaptive_window", d2.adaptive_window)?,
+            initial_connection_window_size: get(
+                &h2,
+                "initial_connection_window_size",
+                d2.initial_connection_window_size,
+            )?,
+            initial_stream_window_size: get(&h2, "initial_stream_window_size", d2.initial_stream_window_size)?,
+            keep_alive_interval: get(&h2, "keep_alive_interval", None::<u64>)?.map(Duration::from_millis),
+            keep_alive_timeout: Duration::from_secs(get(&h2, "keep_alive_timeout", 20u64)?.max(1)),
+            max_concurrent_streams: get(&h2, "max_concurrent_streams", d2.max_concurrent_streams)?,
+            max_frame_size: get(&h2, "max_frame_size", d2.max_frame_size)?.clamp(16_384, 16_777_215),
+            max_headers_size: get(&h2, "max_headers_size", d2.max_headers_size)?,
+            max_send_buffer_size: get(&h2, "max_send_buffer_size", d2.max_send_buffer_size)?,
+        };
+        let mode: String = get(d, "http", "auto".to_string())?;
+        let http_mode = match mode.as_str() {
+            "1" => HttpMode::Http1,
+            "2" => HttpMode::Http2,
+            _ => HttpMode::Auto,
+        };
+        let cert: Option<String> = get(d, "ssl_cert", None)?;
+        let key: Option<String> = get(d, "ssl_key", None)?;
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert,
+                key,
+                key_password: get(d, "ssl_key_password", None)?,
+                tls13_only: get(d, "ssl_protocol_min", "tls1.3".to_string())? != "tls1.2",
+                ca: get(d, "ssl_ca", None)?,
+                crls: get(d, "ssl_crl", Vec::<String>::new())?,
+                client_verify: get(d, "ssl_client_verify", false)?,
+            }),
+            _ => None,
+        };
         let log_enabled: bool = get(d, "log_enabled", true)?;
         let level: String = get(d, "log_level", "info".to_string())?;
         Ok(Self {
@@ -110,6 +202,9 @@ impl EngineConfig {
                 pipeline_flush: get(&h1, "pipeline_flush", dflt.http1.pipeline_flush)?,
                 max_headers: get(&h1, "max_headers", dflt.http1.max_headers)?.max(1),
             },
+            http2,
+            http_mode,
+            tls,
             log_level: if log_enabled { level_number(&level) } else { 60 },
             access_log: get(d, "log_access", false)?,
             url_path_prefix: get(d, "url_path_prefix", None::<String>)?

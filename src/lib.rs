@@ -11,6 +11,7 @@ mod http;
 mod interfaces;
 mod net;
 mod server;
+mod tls;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

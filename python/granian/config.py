@@ -219,13 +219,6 @@ SETTINGS_CLASSES: dict[str, type] = {'http1_settings': HTTP1Settings, 'http2_set
 #: Keywords the engine does not implement yet: a non-default value is a ConfigurationError.
 #: Remove a name when its feature lands. (`http2_settings` covers every `--http2-*` flag.)
 UNSUPPORTED: tuple[str, ...] = (
-    'ssl_cert',
-    'ssl_key',
-    'ssl_key_password',
-    'ssl_protocol_min',
-    'ssl_ca',
-    'ssl_crl',
-    'ssl_client_verify',
     'static_path_route',
     'static_path_mount',
     'static_path_dir_to_file',
@@ -249,12 +242,10 @@ UNSUPPORTED: tuple[str, ...] = (
     'rss_samples',
     'pid_file',
     'process_name',
-    'http2_settings',
 )
 
 #: Choice values the engine does not implement yet, per keyword.
 UNSUPPORTED_VALUES: dict[str, tuple[str, ...]] = {
-    'http': ('2',),
     'task_impl': ('rust',),
     'loop': ('rloop', 'winloop'),
 }
@@ -411,6 +402,9 @@ def _check(values: dict[str, Any]) -> None:
         raise ConfigurationError("{option} 'uvloop' needs the uvloop package: pip install 'granian[uvloop]'", 'loop')
     if values['env_files'] and not module_available('dotenv'):
         raise ConfigurationError("{option} needs the python-dotenv package: pip install 'granian[dotenv]'", 'env_files')
+    if bool(values['ssl_cert']) != bool(values['ssl_key']):
+        given, missing = ('ssl_cert', 'ssl_key') if values['ssl_cert'] else ('ssl_key', 'ssl_cert')
+        raise ConfigurationError(f'{{option}} needs {option_flags()[missing]} too (TLS needs both)', given)
     if values['log_dictconfig'] is not None:
         try:
             json.dumps(values['log_dictconfig'])

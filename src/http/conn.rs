@@ -1,37 +1,165 @@
-//! Serving one connection with hyper, and draining it on graceful shutdown.
+//! Serving one connection: TLS handshake, choosing HTTP/1.1 or HTTP/2 (ALPN, or the HTTP/2
+//! preface on cleartext), hyper, and draining on graceful shutdown.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use bytes::{Bytes, BytesMut};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::{service_fn, HttpService};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio_rustls::TlsAcceptor;
 
 use super::handler::{handle, Interface, Shared};
+use super::io::Io;
 use crate::bridge::Level;
-use crate::config::Http1Config;
+use crate::config::{EngineConfig, HttpMode};
 use crate::net::{ConnInfo, Stream};
 
-/// The hyper HTTP/1 settings, built once per worker.
-pub(crate) fn http1_builder(cfg: &Http1Config) -> http1::Builder {
-    let mut b = http1::Builder::new();
-    b.timer(TokioTimer::new())
-        .keep_alive(cfg.keep_alive)
-        .max_buf_size(cfg.max_buffer_size)
-        .header_read_timeout(cfg.header_read_timeout)
-        .pipeline_flush(cfg.pipeline_flush)
-        .max_headers(cfg.max_headers)
-        .half_close(false);
-    b
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How a worker speaks HTTP: hyper's builders, the TLS acceptor, timeouts. Built once.
+pub(crate) struct Protocols {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    mode: HttpMode,
+    tls: Option<TlsAcceptor>,
+    /// Bound on the TLS handshake and on reading the first bytes (protocol detection).
+    first_read_timeout: Duration,
+}
+
+impl Protocols {
+    pub(crate) fn new(cfg: &EngineConfig, tls: Option<TlsAcceptor>) -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .keep_alive(cfg.http1.keep_alive)
+            .max_buf_size(cfg.http1.max_buffer_size)
+            .header_read_timeout(cfg.http1.header_read_timeout)
+            .pipeline_flush(cfg.http1.pipeline_flush)
+            .max_headers(cfg.http1.max_headers)
+            .half_close(false);
+        let c2 = &cfg.http2;
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .initial_connection_window_size(c2.initial_connection_window_size)
+            .initial_stream_window_size(c2.initial_stream_window_size)
+            // After the window sizes: hyper's window-size setters turn adaptive flow control off.
+            .adaptive_window(c2.adaptive_window)
+            .keep_alive_interval(c2.keep_alive_interval)
+            .keep_alive_timeout(c2.keep_alive_timeout)
+            .max_concurrent_streams(c2.max_concurrent_streams)
+            .max_frame_size(c2.max_frame_size)
+            .max_header_list_size(c2.max_headers_size)
+            .max_send_buf_size(c2.max_send_buffer_size);
+        Self {
+            h1,
+            h2,
+            mode: cfg.http_mode,
+            tls,
+            first_read_timeout: cfg.http1.header_read_timeout,
+        }
+    }
+
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// What a connection task needs besides its socket.
 pub(crate) struct ConnCtx<I> {
     pub(crate) shared: Arc<Shared<I>>,
-    pub(crate) http1: Arc<http1::Builder>,
+    pub(crate) protocols: Arc<Protocols>,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Dropped when the connection ends; the worker waits for all of them on shutdown.
     pub(crate) alive: mpsc::Sender<()>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Version {
+    H1,
+    H2,
+}
+
+/// Reads until the bytes tell HTTP/2 prior knowledge from HTTP/1 (one read, usually).
+/// `None` when the peer closed or said nothing in time.
+async fn detect(stream: &mut Stream, limit: Duration) -> Option<(Version, Bytes)> {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        let n = tokio::time::timeout(limit, stream.read_buf(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        let seen = buf.len().min(H2_PREFACE.len());
+        if buf[..seen] != H2_PREFACE[..seen] {
+            return Some((Version::H1, buf.freeze()));
+        }
+        if seen == H2_PREFACE.len() {
+            return Some((Version::H2, buf.freeze()));
+        }
+    }
+}
+
+/// A hyper connection that can be asked to finish gracefully.
+trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    fn graceful(self: Pin<&mut Self>);
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<I, S, B> Graceful for http1::UpgradeableConnection<I, S>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+    Self: Future<Output = Result<(), hyper::Error>>,
+{
+    fn graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> Graceful for http2::Connection<I, S, E>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+    Self: Future<Output = Result<(), hyper::Error>>,
+{
+    fn graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+async fn drive<C: Graceful>(conn: C, shutdown: &mut watch::Receiver<bool>) -> Result<(), hyper::Error> {
+    tokio::pin!(conn);
+    if *shutdown.borrow() {
+        conn.as_mut().graceful();
+        return conn.await;
+    }
+    tokio::select! {
+        res = conn.as_mut() => res,
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful();
+            conn.await
+        }
+    }
 }
 
 pub(crate) fn spawn_connection<I: Interface>(
@@ -43,25 +171,51 @@ pub(crate) fn spawn_connection<I: Interface>(
     tokio::spawn(async move {
         let ConnCtx {
             shared,
-            http1,
+            protocols,
             mut shutdown,
             alive,
         } = ctx;
         let bridge = Arc::clone(&shared.bridge);
-        let svc = service_fn(move |req| handle(req, Arc::clone(&info), Arc::clone(&shared)));
-        let conn = http1.serve_connection(TokioIo::new(stream), svc);
-        tokio::pin!(conn);
-        let res = if *shutdown.borrow() {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        } else {
-            tokio::select! {
-                res = conn.as_mut() => res,
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+        let limit = protocols.first_read_timeout;
+        let (io, version) = match (&protocols.tls, stream) {
+            (Some(acceptor), Stream::Tcp(tcp)) => {
+                let tls = match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        bridge.log(Level::Debug, || format!("TLS handshake failed: {e}"));
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2") || protocols.mode == HttpMode::Http2;
+                (Io::Tls(Box::new(tls)), if h2 { Version::H2 } else { Version::H1 })
             }
+            (_, mut stream) => match protocols.mode {
+                HttpMode::Http1 => (
+                    Io::Plain {
+                        prefix: Bytes::new(),
+                        stream,
+                    },
+                    Version::H1,
+                ),
+                HttpMode::Http2 => (
+                    Io::Plain {
+                        prefix: Bytes::new(),
+                        stream,
+                    },
+                    Version::H2,
+                ),
+                HttpMode::Auto => match detect(&mut stream, limit).await {
+                    Some((version, prefix)) => (Io::Plain { prefix, stream }, version),
+                    None => return,
+                },
+            },
+        };
+        let svc = service_fn(move |req| handle(req, Arc::clone(&info), Arc::clone(&shared)));
+        let io = TokioIo::new(io);
+        let res = match version {
+            Version::H1 => drive(protocols.h1.serve_connection(io, svc).with_upgrades(), &mut shutdown).await,
+            Version::H2 => drive(protocols.h2.serve_connection(io, svc), &mut shutdown).await,
         };
         if let Err(e) = res {
             bridge.log(Level::Debug, || format!("connection closed with error: {e}"));

@@ -6,5 +6,6 @@ pub(crate) mod conn;
 pub(crate) mod disconnect;
 pub(crate) mod handler;
 pub(crate) mod headers;
+pub(crate) mod io;
 pub(crate) mod pybytes;
 pub(crate) mod response;

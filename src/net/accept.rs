@@ -22,6 +22,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 /// accepting and new clients wait in the kernel backlog; none is refused.
 pub(crate) async fn accept_loop<F>(
     listener: Listener,
+    scheme: &'static str,
     permits: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
     bridge: Arc<Bridge>,
@@ -42,7 +43,7 @@ pub(crate) async fn accept_loop<F>(
         let accepted = tokio::select! {
             biased;
             _ = shutdown.changed() => return,
-            r = listener.accept(&server) => r,
+            r = listener.accept(&server, scheme) => r,
         };
         match accepted {
             Ok((stream, info)) => serve(stream, info, permit),

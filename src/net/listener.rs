@@ -67,7 +67,7 @@ impl Listener {
         }
     }
 
-    pub(crate) async fn accept(&self, server: &str) -> io::Result<(Stream, Arc<ConnInfo>)> {
+    pub(crate) async fn accept(&self, server: &str, scheme: &'static str) -> io::Result<(Stream, Arc<ConnInfo>)> {
         match self {
             Self::Tcp(l) => {
                 let (s, peer) = l.accept().await?;
@@ -76,7 +76,7 @@ impl Listener {
                     client: peer.to_string(),
                     client_ip: peer.ip().to_string(),
                     server: server.to_string(),
-                    scheme: "http",
+                    scheme,
                     peer_addr: Some(peer),
                     local_addr: s.local_addr().ok(),
                 };
@@ -89,7 +89,7 @@ impl Listener {
                     client_ip: client.clone(),
                     client,
                     server: server.to_string(),
-                    scheme: "http",
+                    scheme,
                     peer_addr: None,
                     local_addr: None,
                 };

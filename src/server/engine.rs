@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::runtime;
 use crate::bridge::{lock, Bridge, PyCtx};
 use crate::config::EngineConfig;
+use crate::http::conn::Protocols;
 use crate::http::handler::Shared;
 use crate::interfaces::asgi::Asgi;
 use crate::interfaces::rsgi::Rsgi;
@@ -137,7 +138,14 @@ impl Engine {
                 }
             }));
         };
-        let threads = runtime::start(self.fd, &self.cfg, shared, &shutdown, on_done)
+        let tls = match &self.cfg.tls {
+            Some(t) => {
+                Some(crate::tls::acceptor(t, self.cfg.http_mode).map_err(|e| PyValueError::new_err(e.to_string()))?)
+            }
+            None => None,
+        };
+        let protocols = Protocols::new(&self.cfg, tls);
+        let threads = runtime::start(self.fd, &self.cfg, shared, protocols, &shutdown, on_done)
             .map_err(|e| PyOSError::new_err(format!("cannot start runtime threads: {e}")))?;
         *lock(&self.running) = Some(Running { shutdown, threads });
         Ok(())

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::bridge::Level;
 use crate::config::{EngineConfig, RuntimeMode};
-use crate::http::conn::{http1_builder, spawn_connection, ConnCtx};
+use crate::http::conn::{spawn_connection, ConnCtx, Protocols};
 use crate::http::handler::{Interface, Shared};
 use crate::net::{accept_loop, Listener};
 
@@ -18,7 +18,7 @@ use crate::net::{accept_loop, Listener};
 async fn serve<I: Interface>(
     fd: RawFd,
     shared: Arc<Shared<I>>,
-    http1: Arc<hyper::server::conn::http1::Builder>,
+    protocols: Arc<Protocols>,
     permits: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -34,15 +34,17 @@ async fn serve<I: Interface>(
     };
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let conn_shutdown = shutdown.clone();
+    let scheme = protocols.scheme();
     accept_loop(
         listener,
+        scheme,
         permits,
         shutdown,
         Arc::clone(&bridge),
         |stream, info, permit| {
             let ctx = ConnCtx {
                 shared: Arc::clone(&shared),
-                http1: Arc::clone(&http1),
+                protocols: Arc::clone(&protocols),
                 shutdown: conn_shutdown.clone(),
                 alive: alive_tx.clone(),
             };
@@ -60,10 +62,11 @@ pub(crate) fn start<I: Interface>(
     fd: RawFd,
     cfg: &EngineConfig,
     shared: Arc<Shared<I>>,
+    protocols: Protocols,
     shutdown: &watch::Sender<bool>,
     on_all_done: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
-    let http1 = Arc::new(http1_builder(&cfg.http1));
+    let protocols = Arc::new(protocols);
     let permits = Arc::new(Semaphore::new(cfg.backpressure));
     let (count, threads_per_rt) = match cfg.runtime_mode {
         RuntimeMode::SingleThread => (cfg.runtime_threads, 1),
@@ -74,7 +77,7 @@ pub(crate) fn start<I: Interface>(
     let mut handles = Vec::with_capacity(count);
     for i in 0..count {
         let shared = Arc::clone(&shared);
-        let http1 = Arc::clone(&http1);
+        let protocols = Arc::clone(&protocols);
         let permits = Arc::clone(&permits);
         let rx = shutdown.subscribe();
         let remaining = Arc::clone(&remaining);
@@ -101,7 +104,7 @@ pub(crate) fn start<I: Interface>(
                 };
                 match rt {
                     Ok(rt) => {
-                        rt.block_on(serve(fd, shared, http1, permits, rx));
+                        rt.block_on(serve(fd, shared, protocols, permits, rx));
                         rt.shutdown_background();
                     }
                     Err(e) => bridge.log(Level::Error, || format!("cannot start the tokio runtime: {e}")),

@@ -443,16 +443,17 @@ def _concurrently(srv, paths):
 
 def test_blocking_threads_bound_concurrency(server):
     srv = server(APP, '--interface', 'wsgi', '--blocking-threads', '2')
-    elapsed, results = _concurrently(srv, ['/sleep?t=0.5'] * 4)
-    assert 1.0 <= elapsed < 1.9, elapsed
+    # 2 threads: two rounds of 1 s; 1 thread would take 4 s, 4 threads 1 s.
+    elapsed, results = _concurrently(srv, ['/sleep?t=1'] * 4)
+    assert 2.0 <= elapsed < 3.5, elapsed
     assert len({r['comm'] for r in results}) == 2
 
 
 def test_idle_threads_retire(server):
     srv = server(APP, '--interface', 'wsgi', '--blocking-threads', '4', '--blocking-threads-idle-timeout', '5')
     pid = worker_pid(srv)
-    elapsed, _ = _concurrently(srv, ['/sleep?t=0.5'] * 4)
-    assert elapsed < 1.4, 'the 4 requests did not run concurrently'
+    elapsed, _ = _concurrently(srv, ['/sleep?t=1'] * 4)
+    assert elapsed < 1.9, 'the 4 requests did not run concurrently'
     assert len(pool_threads(pid)) == 4
     deadline = time.monotonic() + 10
     while pool_threads(pid):

@@ -314,15 +314,22 @@ def test_unsupported_options_are_rejected_unless_default(name, tmp_path):
     build_config('main:app', **{name: None})
 
 
-def test_unsupported_http2_setting_is_named_by_field():
-    err = error_of(http2_settings={'max_frame_size': 20000})
-    assert err.option == 'http2_settings.max_frame_size'
-    assert err.render('--http2-max-frame-size') == '--http2-max-frame-size is not supported yet by this build'
+def test_http2_mode_and_settings_are_accepted():
+    config = build_config('main:app', http='2', http2_settings={'max_frame_size': 20000})
+    assert config.http == '2'
+    assert config.http2_settings.max_frame_size == 20000
 
 
-@pytest.mark.parametrize(
-    ('name', 'value'), [('http', '2'), ('task_impl', 'rust'), ('loop', 'rloop'), ('loop', 'winloop')]
-)
+def test_tls_needs_both_certificate_and_key(tmp_path):
+    pem = tmp_path / 'x.pem'
+    pem.write_text('-')
+    err = error_of(ssl_cert=pem)
+    assert err.option == 'ssl_cert'
+    assert err.render('--ssl-certificate') == '--ssl-certificate needs --ssl-keyfile too (TLS needs both)'
+    assert error_of(ssl_key=pem).option == 'ssl_key'
+
+
+@pytest.mark.parametrize(('name', 'value'), [('task_impl', 'rust'), ('loop', 'rloop'), ('loop', 'winloop')])
 def test_unsupported_values(name, value):
     err = error_of(**{name: value})
     assert err.option == name

@@ -440,6 +440,8 @@ def run(config: Config, hooks: Mapping[str, Iterable[Hook]] | None = None) -> in
     """
     hooks = hooks or {}
     configure_logging(config.log_enabled, config.log_level, config.log_dictconfig)
+    if config.ssl_client_verify and not config.ssl_ca:
+        logger.warning('--ssl-client-verify is ignored without --ssl-ca (no CA to verify client certificates with)')
     logger.info('Starting granian (main PID: %d)', os.getpid())
     signals = SignalPipe(HANDLED_SIGNALS)
     try:

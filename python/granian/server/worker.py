@@ -85,9 +85,16 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
         loop.close()
         return 1
 
-    engine = _granian.Engine(socket_fd, config.to_dict())
     on_access = make_access_logger(config.log_access_format) if config.log_access else None
-    engine.serve(interface.ENGINE_INTERFACE, loop, served.handler, _log_from_engine, on_access, loop.stop)
+    try:
+        engine = _granian.Engine(socket_fd, config.to_dict())
+        engine.serve(interface.ENGINE_INTERFACE, loop, served.handler, _log_from_engine, on_access, loop.stop)
+    except (ValueError, OSError) as exc:
+        # Settings only the engine can check (TLS material, ...): one clear line, no traceback.
+        logger.error(str(exc))
+        served.teardown()
+        loop.close()
+        return 1
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.stop)
     on_ready()

@@ -83,6 +83,13 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
     )?;
     scope.set_item(intern!(py, "root_path"), root_path)?;
     let headers = PyList::empty(py);
+    if head.version == http::Version::HTTP_2 && !head.headers.contains_key(http::header::HOST) {
+        // HTTP/2 carries the host in `:authority`; ASGI apps expect a `host` header.
+        if let Some(authority) = head.uri.authority() {
+            let host = PyBytes::new(py, authority.as_str().as_bytes());
+            headers.append(PyTuple::new(py, [header_name(py, &http::header::HOST), host])?)?;
+        }
+    }
     for (name, value) in &head.headers {
         let pair = PyTuple::new(py, [header_name(py, name), PyBytes::new(py, value.as_bytes())])?;
         headers.append(pair)?;
