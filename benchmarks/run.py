@@ -53,6 +53,8 @@ REFERENCES = {
         'gunicorn',
         '--chdir {apps} --bind {host}:{port} --workers 1 --worker-class gthread --threads 8 {target}',
     ),
+    # Serves h2c with prior knowledge on the same port; finds the app through PYTHONPATH={apps}.
+    'hypercorn': ('hypercorn', '--bind {host}:{port} --workers 1 --worker-class uvloop {target}'),
 }
 # The app module of the shared bench apps for each interface (same routes in all three).
 TARGETS = {'rsgi': 'rsgi_app:app', 'asgi': 'asgi_app:app', 'wsgi': 'wsgi_app:app'}
@@ -73,18 +75,19 @@ SCENARIOS = [
     Scenario('rsgi-get', 'rsgi', 'get', note='GET / -> 13-byte body, keep-alive'),
     Scenario('rsgi-post1k', 'rsgi', 'post1k', note='POST /echo with a 1 KiB body, echoed back'),
     Scenario('rsgi-get10k', 'rsgi', 'get10k', note='GET /10k -> 10 KiB body'),
-    # Ready for when the interfaces land: select them with --scenario, or flip `default`.
-    Scenario('asgi-get', 'asgi', 'get', default=False),
-    Scenario('asgi-post1k', 'asgi', 'post1k', default=False),
-    Scenario('asgi-get10k', 'asgi', 'get10k', default=False),
-    Scenario('asgi-get-uvicorn', 'asgi', 'get', reference='uvicorn', default=False),
-    Scenario('asgi-post1k-uvicorn', 'asgi', 'post1k', reference='uvicorn', default=False),
+    Scenario('asgi-get', 'asgi', 'get'),
+    Scenario('asgi-post1k', 'asgi', 'post1k'),
+    Scenario('asgi-get10k', 'asgi', 'get10k'),
+    Scenario('asgi-get-uvicorn', 'asgi', 'get', reference='uvicorn', note='uvicorn httptools + uvloop'),
+    Scenario('asgi-post1k-uvicorn', 'asgi', 'post1k', reference='uvicorn', note='uvicorn httptools + uvloop'),
     Scenario('wsgi-get', 'wsgi', 'get'),
     Scenario('wsgi-post1k', 'wsgi', 'post1k'),
     Scenario('wsgi-get10k', 'wsgi', 'get10k'),
     Scenario('wsgi-get-gunicorn', 'wsgi', 'get', reference='gunicorn', note='gunicorn gthread, 1 worker x 8 threads'),
     Scenario('wsgi-post1k-gunicorn', 'wsgi', 'post1k', reference='gunicorn', default=False),
-    Scenario('rsgi-h2', 'rsgi', 'h2', extra='--http 2', default=False),
+    Scenario('rsgi-h2', 'rsgi', 'h2', extra='--http 2', note='h2load, prior knowledge, 32 conns x 10 streams'),
+    Scenario('asgi-h2', 'asgi', 'h2', extra='--http 2', note='h2load, prior knowledge, 32 conns x 10 streams'),
+    Scenario('asgi-h2-hypercorn', 'asgi', 'h2', reference='hypercorn', extra='--http 2', note='hypercorn uvloop'),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
