@@ -118,7 +118,11 @@ class Config:
         False, '--respawn-failed-workers', 'Restart workers that exit unexpectedly.', kind='bool'
     )
     respawn_interval: float = _s(
-        3.5, '--respawn-interval', 'Seconds between starting a new worker and stopping the old.', kind='float', min=0
+        3.5,
+        '--respawn-interval',
+        'Seconds from a replacement worker being ready to stopping the old one.',
+        kind='float',
+        min=0,
     )
     rss_sample_interval: int = _s(
         30, '--rss-sample-interval', 'Memory sampling period.', kind='duration', min=1, max=300
