@@ -91,7 +91,10 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
     engine.serve(interface.ENGINE_INTERFACE, loop, served.handler, _log_from_engine, on_access, loop.stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.stop)
-    on_ready()
+    # Report ready from inside the running loop: uvloop only starts listening for the signals
+    # above in run_forever(), so a stop request sent right after an earlier ready byte could be
+    # lost and the worker would never stop.
+    loop.call_soon(on_ready)
     try:
         loop.run_forever()
     finally:
