@@ -78,6 +78,10 @@ pub(crate) struct EngineConfig {
     /// Mount prefix (`--url-path-prefix`): ASGI `root_path`, WSGI `SCRIPT_NAME`; without a
     /// trailing slash, `None` when empty.
     pub(crate) url_path_prefix: Option<String>,
+    /// Put the thread calling `Engine.serve` (the loop thread) under `SCHED_BATCH` (see
+    /// `server::sched`). Default true; the embedded server passes false so that the host
+    /// program's thread keeps its policy. The runtime threads are always under `SCHED_BATCH`.
+    pub(crate) sched_batch: bool,
 }
 
 impl Default for EngineConfig {
@@ -110,6 +114,7 @@ impl Default for EngineConfig {
             log_level: 20,
             access_log: false,
             url_path_prefix: None,
+            sched_batch: true,
         }
     }
 }
@@ -210,6 +215,7 @@ impl EngineConfig {
             url_path_prefix: get(d, "url_path_prefix", None::<String>)?
                 .map(|p| p.trim_end_matches('/').to_string())
                 .filter(|p| !p.is_empty()),
+            sched_batch: get(d, "sched_batch", dflt.sched_batch)?,
         })
     }
 }

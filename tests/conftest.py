@@ -324,7 +324,7 @@ class ServerFactory:
                 srv.wait_ready(ready, workers, ready_path)
             except ServerStartError:
                 srv.cleanup()
-                if attempt + 1 < attempts and 'Address already in use' in srv.log():
+                if attempt + 1 < attempts and 'address already in use' in srv.log().lower():
                     continue  # the free port was taken in between: try another one
                 raise
             return srv

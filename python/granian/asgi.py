@@ -18,7 +18,7 @@ from .log import RUNTIME_LOGGER
 
 if TYPE_CHECKING:
     from .config import Config
-    from .server.interface import Served
+    from .server.interface import AsyncServed, Served
 
 __all__ = ['ClientDisconnected', 'LifespanProtocol']
 
@@ -147,15 +147,26 @@ def _spawner(
     return spawn
 
 
-def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
-    """Run lifespan startup (for `asgi`), then serve; lifespan shutdown runs at teardown."""
-    from .server.interface import Served
+async def start(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> AsyncServed:
+    """Run lifespan startup (for `asgi`) on the running loop; lifespan shutdown is the teardown.
+
+    Used as is by the embedded server; `setup` runs it for a worker, whose loop is not running yet.
+    """
+    from .server.interface import AsyncServed
 
     if not callable(app):
         raise StartupError(f'the ASGI application must be callable, got {type(app).__name__}')
     if config.interface != 'asgi':
-        return Served(_spawner(loop, app, None))
+        return AsyncServed(_spawner(loop, app, None))
     lifespan = LifespanProtocol(app, loop)
-    loop.run_until_complete(lifespan.startup())
+    await lifespan.startup()
     state = lifespan.state if lifespan.supported else None
-    return Served(_spawner(loop, app, state), lambda: loop.run_until_complete(lifespan.shutdown()))
+    return AsyncServed(_spawner(loop, app, state), lifespan.shutdown)
+
+
+def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
+    """Run lifespan startup (for `asgi`), then serve; lifespan shutdown runs at teardown."""
+    from .server.interface import Served
+
+    started = loop.run_until_complete(start(app, loop, config))
+    return Served(started.handler, lambda: loop.run_until_complete(started.teardown()))

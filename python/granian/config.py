@@ -118,7 +118,11 @@ class Config:
         False, '--respawn-failed-workers', 'Restart workers that exit unexpectedly.', kind='bool'
     )
     respawn_interval: float = _s(
-        3.5, '--respawn-interval', 'Seconds between starting a new worker and stopping the old.', kind='float', min=0
+        3.5,
+        '--respawn-interval',
+        'Seconds from a replacement worker being ready to stopping the old one.',
+        kind='float',
+        min=0,
     )
     rss_sample_interval: int = _s(
         30, '--rss-sample-interval', 'Memory sampling period.', kind='duration', min=1, max=300
@@ -227,21 +231,6 @@ UNSUPPORTED: tuple[str, ...] = (
     'metrics_scrape_interval',
     'metrics_address',
     'metrics_port',
-    'reload',
-    'reload_paths',
-    'reload_ignore_dirs',
-    'reload_ignore_patterns',
-    'reload_ignore_paths',
-    'reload_tick',
-    'reload_ignore_worker_failure',
-    'reload_filter',
-    'respawn_failed_workers',
-    'workers_lifetime',
-    'workers_max_rss',
-    'rss_sample_interval',
-    'rss_samples',
-    'pid_file',
-    'process_name',
 )
 
 #: Choice values the engine does not implement yet, per keyword.
@@ -405,6 +394,7 @@ def _check(values: dict[str, Any]) -> None:
     if bool(values['ssl_cert']) != bool(values['ssl_key']):
         given, missing = ('ssl_cert', 'ssl_key') if values['ssl_cert'] else ('ssl_key', 'ssl_cert')
         raise ConfigurationError(f'{{option}} needs {option_flags()[missing]} too (TLS needs both)', given)
+    _check_lifecycle(values)
     if values['log_dictconfig'] is not None:
         try:
             json.dumps(values['log_dictconfig'])
@@ -414,6 +404,33 @@ def _check(values: dict[str, Any]) -> None:
         validate_access_format(values['log_access_format'])
     except ValueError as exc:
         raise invalid(str(exc), 'log_access_format') from None
+
+
+def _check_lifecycle(values: dict[str, Any]) -> None:
+    """Checks of the process-management settings (reload, memory limit, process title)."""
+    if values['reload'] and not module_available('watchfiles'):
+        raise ConfigurationError("{option} needs the watchfiles package: pip install 'granian[reload]'", 'reload')
+    reload_filter = values['reload_filter']
+    if reload_filter is not None:
+        base = importlib.import_module('watchfiles').BaseFilter if module_available('watchfiles') else None
+        if base is None or not isinstance(reload_filter, type) or not issubclass(reload_filter, base):
+            raise invalid(f'expected a subclass of watchfiles.BaseFilter, got {reload_filter!r}', 'reload_filter')
+    if values['workers_max_rss'] is not None and not sys.platform.startswith('linux'):
+        raise ConfigurationError('{option} reads worker memory from /proc: it needs Linux', 'workers_max_rss')
+    if values['process_name'] is not None and not module_available('setproctitle'):
+        raise ConfigurationError(
+            "{option} needs the setproctitle package: pip install 'granian[pname]'", 'process_name'
+        )
+
+
+def default_process_name(values: Mapping[str, Any]) -> str:
+    """`granian <interface> <address> <target>`: the title used when setproctitle is installed."""
+    if values['uds']:
+        bind = values['uds']
+    else:
+        host = values['address']
+        bind = f'[{host}]:{values["port"]}' if ':' in host else f'{host}:{values["port"]}'
+    return f'granian {values["interface"]} {bind} {values["target"]}'
 
 
 def _resolve(values: dict[str, Any]) -> None:
@@ -430,6 +447,8 @@ def _resolve(values: dict[str, Any]) -> None:
         # thread) is faster for every interface and HTTP version; more threads share work.
         single = values['runtime_threads'] == 1
         values['runtime_mode'] = RuntimeModes.st.value if single else RuntimeModes.mt.value
+    if values['process_name'] is None and module_available('setproctitle'):
+        values['process_name'] = default_process_name(values)
     if values['loop'] == Loops.auto:
         uvloop = sys.platform != 'win32' and module_available('uvloop')
         values['loop'] = Loops.uvloop.value if uvloop else Loops.asyncio.value

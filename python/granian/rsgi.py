@@ -36,7 +36,7 @@ from .log import RUNTIME_LOGGER
 
 if TYPE_CHECKING:
     from .config import Config
-    from .server.interface import Served
+    from .server.interface import AsyncServed, Served
 
 __all__ = [
     'BodyIter',
@@ -90,3 +90,15 @@ def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
     handler, init_hook, del_hook = resolve_rsgi_app(app)
     init_hook(loop)
     return Served(_spawner(loop, handler), lambda: del_hook(loop))
+
+
+async def start(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> AsyncServed:
+    """`setup` for a loop that already runs (the embedded server): the hooks run on it."""
+    from .server.interface import AsyncServed
+
+    served = setup(app, loop, config)
+
+    async def teardown() -> None:
+        served.teardown()
+
+    return AsyncServed(served.handler, teardown)

@@ -35,18 +35,22 @@ pub(crate) struct Awaitable {
     abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
-/// The worker's event loop, set once when the engine starts.
-static EVENT_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// The event loop of the engine serving in this process, set when an engine starts. A later
+/// engine on another loop (an embedded server started again under a new `asyncio.run`)
+/// replaces it: one serving loop at a time per process.
+static EVENT_LOOP: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
 static DONE_NONE: PyOnceLock<Py<Awaitable>> = PyOnceLock::new();
 static CANCELLED_ERROR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-pub(crate) fn set_event_loop(py: Python<'_>, event_loop: &Bound<'_, PyAny>) {
-    let _ = EVENT_LOOP.get_or_init(py, || event_loop.clone().unbind());
+pub(crate) fn set_event_loop(event_loop: &Bound<'_, PyAny>) {
+    let previous = lock(&EVENT_LOOP).replace(event_loop.clone().unbind());
+    drop(previous); // outside the lock: dropping a loop object may run Python code
 }
 
-fn event_loop(py: Python<'_>) -> PyResult<&Py<PyAny>> {
-    EVENT_LOOP
-        .get(py)
+fn event_loop(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    lock(&EVENT_LOOP)
+        .as_ref()
+        .map(|l| l.clone_ref(py))
         .ok_or_else(|| PyRuntimeError::new_err("granian: no event loop bound to the engine"))
 }
 
@@ -172,7 +176,7 @@ impl Awaitable {
     }
 
     fn get_loop(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Ok(event_loop(py)?.clone_ref(py))
+        event_loop(py)
     }
 
     fn done(&self) -> bool {

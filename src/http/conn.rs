@@ -1,12 +1,24 @@
 //! Serving one connection: TLS handshake, choosing HTTP/1.1 or HTTP/2 (ALPN, or the HTTP/2
 //! preface on cleartext), hyper, and draining on graceful shutdown.
+//!
+//! Draining never drops a request the client has already sent. Once the worker stops, every
+//! HTTP/1 response carries `connection: close`, so a connection closes right after the request
+//! it is serving (or the next one it receives). Only a connection that stays idle for
+//! `IDLE_GRACE` is closed without a request, which is what a keep-alive timeout does at any
+//! time. (hyper's `graceful_shutdown` alone closes an HTTP/1 connection with no request in
+//! progress at once: one accepted just before the stop whose request is not read yet, or a
+//! keep-alive connection whose next request is on its way; both requests would fail.) HTTP/2
+//! connections get GOAWAY at once: in-flight streams finish and clients know to retry others.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::header::{HeaderValue, CONNECTION};
+use http::StatusCode;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, HttpService};
@@ -22,6 +34,11 @@ use crate::config::{EngineConfig, HttpMode};
 use crate::net::{ConnInfo, Stream};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long an HTTP/1 connection with no request in progress may still send one once the
+/// worker stops (see the module docs). It bounds how long idle keep-alive connections delay a
+/// stop.
+const IDLE_GRACE: Duration = Duration::from_secs(1);
 
 /// How a worker speaks HTTP: hyper's builders, the TLS acceptor, timeouts. Built once.
 pub(crate) struct Protocols {
@@ -147,19 +164,31 @@ where
     }
 }
 
-async fn drive<C: Graceful>(conn: C, shutdown: &mut watch::Receiver<bool>) -> Result<(), hyper::Error> {
+/// Resolves once the worker stops (or its engine is gone).
+async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Serves `conn` until it ends; once the worker stops, lets it run `grace` longer (a request
+/// on its way is still served), then asks it to finish gracefully.
+async fn drive<C: Graceful>(
+    conn: C,
+    shutdown: &mut watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), hyper::Error> {
     tokio::pin!(conn);
-    if *shutdown.borrow() {
-        conn.as_mut().graceful();
-        return conn.await;
-    }
     tokio::select! {
-        res = conn.as_mut() => res,
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful();
-            conn.await
+        res = conn.as_mut() => return res,
+        () = stop_requested(shutdown) => {}
+    }
+    if !grace.is_zero() {
+        tokio::select! {
+            res = conn.as_mut() => return res,
+            () = tokio::time::sleep(grace) => {}
         }
     }
+    conn.as_mut().graceful();
+    conn.await
 }
 
 pub(crate) fn spawn_connection<I: Interface>(
@@ -211,11 +240,28 @@ pub(crate) fn spawn_connection<I: Interface>(
                 },
             },
         };
-        let svc = service_fn(move |req| handle(req, Arc::clone(&info), Arc::clone(&shared)));
+        let stopping = shutdown.clone();
+        let svc = service_fn(move |req| {
+            let response = handle(req, Arc::clone(&info), Arc::clone(&shared));
+            let stopping = stopping.clone();
+            async move {
+                let mut response = response.await?;
+                if version == Version::H1 && *stopping.borrow() && response.status() != StatusCode::SWITCHING_PROTOCOLS
+                {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
         let io = TokioIo::new(io);
         let res = match version {
-            Version::H1 => drive(protocols.h1.serve_connection(io, svc).with_upgrades(), &mut shutdown).await,
-            Version::H2 => drive(protocols.h2.serve_connection(io, svc), &mut shutdown).await,
+            Version::H1 => {
+                let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
+                drive(conn, &mut shutdown, IDLE_GRACE).await
+            }
+            Version::H2 => drive(protocols.h2.serve_connection(io, svc), &mut shutdown, Duration::ZERO).await,
         };
         if let Err(e) = res {
             bridge.log(Level::Debug, || format!("connection closed with error: {e}"));

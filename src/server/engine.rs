@@ -75,9 +75,12 @@ impl Engine {
         if this.ctx.set(py, ctx).is_err() {
             return Err(PyRuntimeError::new_err("the engine was already started"));
         }
-        crate::bridge::set_event_loop(py, event_loop);
-        // The loop runs on this thread: see `sched` for why it changes policy.
-        super::sched::batch_current_thread();
+        crate::bridge::set_event_loop(event_loop);
+        // The loop runs on this thread: see `sched` for why it changes policy. An embedded
+        // server runs on its host program's thread and leaves that thread's policy alone.
+        if this.cfg.sched_batch {
+            super::sched::batch_current_thread();
+        }
         event_loop.call_method1("add_reader", (this.bridge.fd(), slf.getattr("_drain")?))?;
         match interface {
             "rsgi" => this.start(Rsgi, access_log),

@@ -129,3 +129,36 @@ def test_workers_do_not_outlive_a_killed_supervisor(server):
     srv.proc.wait(timeout=10)
     srv.assert_no_orphans(timeout=10)
     assert not workers & {pid for pid, _ in srv.remaining()}
+
+
+def _stop_and_let_the_worker_notice(srv):
+    srv.send_signal(signal.SIGTERM)
+    srv.wait_for_log('Shutting down granian')
+    time.sleep(0.3)  # the supervisor forwards SIGTERM; the worker's engine starts draining
+
+
+def test_a_connection_accepted_before_the_stop_still_gets_its_response(server):
+    srv = server('rsgi_basic:app')
+    with Conn(srv.host, srv.port, timeout=10) as conn:
+        time.sleep(0.2)  # accepted by the worker, but no request yet
+        _stop_and_let_the_worker_notice(srv)
+        resp = conn.request(get('/'))
+        assert resp.status == 200
+        assert resp.header('connection') == 'close'
+        assert conn.wait_closed(5)
+    assert srv.wait(10) == 0
+    srv.assert_no_orphans()
+
+
+def test_a_keep_alive_request_sent_during_the_stop_is_answered_then_the_connection_closes(server):
+    srv = server('rsgi_basic:app')
+    with Conn(srv.host, srv.port, timeout=10) as conn:
+        first = conn.request(get('/'))
+        assert first.status == 200 and first.header('connection') is None
+        _stop_and_let_the_worker_notice(srv)
+        second = conn.request(get('/'))
+        assert second.status == 200
+        assert second.header('connection') == 'close'
+        assert conn.wait_closed(5)
+    assert srv.wait(10) == 0
+    srv.assert_no_orphans()

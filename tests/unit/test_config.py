@@ -397,3 +397,53 @@ def test_every_cli_flag_is_known():
     assert flags['http2_settings.max_headers_size'] == '--http2-max-headers-size'
     assert flags['threads'] == '--threads'
     assert len(set(flags.values())) == len(flags)
+
+
+# --- worker lifecycle settings -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'module', 'message'),
+    [
+        ({'reload': True}, 'watchfiles', "reload needs the watchfiles package: pip install 'granian[reload]'"),
+        ({'process_name': 'web'}, 'setproctitle', 'process_name needs the setproctitle package'),
+    ],
+)
+def test_optional_packages_are_required_only_when_used(no_optional_modules, kwargs, module, message):
+    assert message in str(error_of(**kwargs))
+    no_optional_modules[module] = True
+    config = build_config('main:app', **kwargs)
+    assert all(getattr(config, name) == value for name, value in kwargs.items())
+
+
+def test_process_name_defaults_to_a_descriptive_title_when_setproctitle_is_installed(no_optional_modules):
+    assert build_config('main:app').process_name is None
+    no_optional_modules['setproctitle'] = True
+    assert build_config('main:app', interface='asgi', port=9000).process_name == 'granian asgi 127.0.0.1:9000 main:app'
+    assert build_config('main:app', address='::1').process_name == 'granian rsgi [::1]:8000 main:app'
+    assert build_config('main:app', process_name='web').process_name == 'web'
+
+
+def test_reload_filter_must_be_a_watchfiles_filter_class(no_optional_modules):
+    pytest.importorskip('watchfiles')
+    import watchfiles
+
+    no_optional_modules['watchfiles'] = True
+    config = build_config('main:app', reload=True, reload_filter=watchfiles.PythonFilter)
+    assert config.reload_filter is watchfiles.PythonFilter
+    for bad in (object, watchfiles.PythonFilter(), 'watchfiles.PythonFilter'):
+        assert 'expected a subclass of watchfiles.BaseFilter' in str(error_of(reload=True, reload_filter=bad))
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'message'),
+    [
+        ({'workers_lifetime': 59}, "'59' is less than the minimum allowed value of 60 seconds"),
+        ({'rss_sample_interval': 0}, "'0' is less than the minimum allowed value of 1 seconds"),
+        ({'rss_samples': 0}, '0 is not in the range x>=1.'),
+        ({'workers_max_rss': 0}, '0 is not in the range x>=1.'),
+        ({'reload_tick': 10}, '10 is not in the range 50<=x<=5000.'),
+    ],
+)
+def test_lifecycle_limits(kwargs, message):
+    assert message in str(error_of(**kwargs))

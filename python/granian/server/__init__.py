@@ -45,12 +45,13 @@ class Server:
         return fn
 
     def on_reload(self, fn: _H) -> _H:
-        """Run `fn()` when workers are restarted on request (SIGHUP or file changes)."""
+        """Run `fn()` in the main process on SIGHUP or a `--reload` file change, before any
+        worker is replaced; if it raises, the workers are not restarted."""
         self.hooks['reload'].append(fn)
         return fn
 
     def on_shutdown(self, fn: _H) -> _H:
-        """Run `fn()` after every worker has stopped."""
+        """Run `fn()` in the main process after every worker has stopped."""
         self.hooks['shutdown'].append(fn)
         return fn
 
@@ -58,7 +59,8 @@ class Server:
         """Run the server until it is stopped (SIGINT/SIGTERM).
 
         Returns on a clean stop; raises SystemExit with the exit code otherwise (1 when a
-        worker could not start or crashed).
+        worker could not start or crashed, a hook raised, or the pid file belongs to another
+        running process). SIGHUP restarts the workers one by one (see docs/production.md).
         """
         supervisor = importlib.import_module('granian.server.supervisor')
         code = supervisor.run(self.config, {name: list(fns) for name, fns in self.hooks.items()})

@@ -1,13 +1,15 @@
 """The seam between the worker and each application interface.
 
 Each interface module (`granian.rsgi`, `granian.asgi`, `granian.wsgi`) defines
-`ENGINE_INTERFACE` (the engine's name for it) and `setup(app, loop, config) -> Served`.
+`ENGINE_INTERFACE` (the engine's name for it) and `setup(app, loop, config) -> Served`, which a
+worker calls before its loop runs. The interfaces the embedded server can serve (`rsgi`,
+`asgi`) also define `async start(app, loop, config) -> AsyncServed`, for a loop that runs already.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -21,6 +23,18 @@ class Served:
 
     handler: Any
     teardown: Callable[[], None] = lambda: None
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class AsyncServed:
+    """`Served` for a running loop: `teardown` is a coroutine function awaited on that loop."""
+
+    handler: Any
+    teardown: Callable[[], Awaitable[None]] = _nothing
 
 
 # `--interface` value -> module implementing it.

@@ -23,6 +23,7 @@ from ..config import Config
 from ..errors import StartupError
 from ..log import RUNTIME_LOGGER, configure_logging, make_access_logger
 from .interface import INTERFACE_MODULES
+from .proctitle import set_process_title, worker_title
 
 logger = logging.getLogger(RUNTIME_LOGGER)
 
@@ -97,7 +98,10 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
         return 1
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.stop)
-    on_ready()
+    # Report ready from inside the running loop: uvloop only starts listening for the signals
+    # above in run_forever(), so a stop request sent right after an earlier ready byte could be
+    # lost and the worker would never stop.
+    loop.call_soon(on_ready)
     try:
         loop.run_forever()
     finally:
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     with os.fdopen(args.config_fd, 'r', encoding='utf-8') as f:
         config = Config.from_dict(json.load(f))
     configure_logging(config.log_enabled, config.log_level, config.log_dictconfig)
+    if config.process_name is not None:
+        set_process_title(worker_title(config.process_name, args.id))
     status = os.fdopen(args.status_fd, 'wb', buffering=0)
 
     def ready() -> None:

@@ -1,0 +1,3 @@
+"""Rewritten by the lifecycle tests (in a temp copy) to check that new code is loaded."""
+
+VALUE = 'initial'
