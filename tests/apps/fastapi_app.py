@@ -17,13 +17,22 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 MARKERS = Path(os.environ.get('ASGI_MARKER_DIR', '.'))
+
+
+def _mark(name, text):
+    """Write a marker atomically: a test polling for it never reads it half-written."""
+    tmp = MARKERS / f'.{name}.tmp'
+    tmp.write_text(text)
+    tmp.replace(MARKERS / name)
+
+
 FILES = Path(os.environ.get('ASGI_FILES_DIR', '.'))
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     yield {'db': 'fake-connection-pool', 'started_pid': os.getpid()}
-    (MARKERS / 'fastapi-shutdown').write_text('done')
+    _mark('fastapi-shutdown', 'done')
 
 
 app = FastAPI(lifespan=lifespan)
@@ -96,11 +105,11 @@ async def wait_then_mark(gate: str, marker: str):
     deadline = time.monotonic() + 10
     while not Path(gate).exists() and time.monotonic() < deadline:
         await anyio.sleep(0.02)
-    (MARKERS / marker).write_text('after-gate' if Path(gate).exists() else 'gate-timeout')
+    _mark(marker, 'after-gate' if Path(gate).exists() else 'gate-timeout')
 
 
 def sync_mark(marker: str):
-    (MARKERS / marker).write_text('sync task ran')
+    _mark(marker, 'sync task ran')
 
 
 @app.get('/background')

@@ -18,13 +18,22 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, S
 from starlette.routing import Route
 
 MARKERS = Path(os.environ.get('ASGI_MARKER_DIR', '.'))
+
+
+def _mark(name, text):
+    """Write a marker atomically: a test polling for it never reads it half-written."""
+    tmp = MARKERS / f'.{name}.tmp'
+    tmp.write_text(text)
+    tmp.replace(MARKERS / name)
+
+
 FILES = Path(os.environ.get('ASGI_FILES_DIR', '.'))
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
     yield {'greeting': 'hello from starlette lifespan', 'started_pid': os.getpid()}
-    (MARKERS / 'starlette-shutdown').write_text('done')
+    _mark('starlette-shutdown', 'done')
 
 
 async def home(request: Request):
@@ -80,7 +89,7 @@ async def wait_then_mark(gate: str, marker: str):
     deadline = time.monotonic() + 10
     while not Path(gate).exists() and time.monotonic() < deadline:
         await anyio.sleep(0.02)
-    (MARKERS / marker).write_text('after-gate' if Path(gate).exists() else 'gate-timeout')
+    _mark(marker, 'after-gate' if Path(gate).exists() else 'gate-timeout')
 
 
 async def background(request: Request):
