@@ -109,7 +109,7 @@ enum Version {
 /// Reads until the bytes tell HTTP/2 prior knowledge from HTTP/1 (one read, usually).
 /// `None` when the peer closed or said nothing in time.
 async fn detect(stream: &mut Stream, limit: Duration) -> Option<(Version, Bytes)> {
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(2048);
     loop {
         let n = tokio::time::timeout(limit, stream.read_buf(&mut buf))
             .await

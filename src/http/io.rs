@@ -25,6 +25,11 @@ impl AsyncRead for Io {
                     let n = prefix.len().min(buf.remaining());
                     buf.put_slice(&prefix[..n]);
                     prefix.advance(n);
+                    if prefix.is_empty() {
+                        // Free the detection buffer: an idle keep-alive connection must not
+                        // hold it for its whole life.
+                        *prefix = Bytes::new();
+                    }
                     return Poll::Ready(Ok(()));
                 }
                 Pin::new(stream).poll_read(cx, buf)
