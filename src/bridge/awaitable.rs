@@ -92,6 +92,16 @@ impl Awaitable {
         *lock(&self.abort) = Some(handle);
     }
 
+    /// Moves a pending awaitable to its final state; returns the callbacks to schedule, or
+    /// `None` when it was already settled.
+    fn settle(&self, new: State) -> Option<Vec<Callback>> {
+        let mut st = lock(&self.state);
+        let State::Pending(cbs) = &mut *st else { return None };
+        let cbs = std::mem::take(cbs);
+        *st = new;
+        Some(cbs)
+    }
+
     /// Completes a pending awaitable (no-op when it was cancelled meanwhile). Loop thread only.
     pub(crate) fn resolve(slf: &Bound<'_, Self>, result: PyResult<Py<PyAny>>) {
         let py = slf.py();
@@ -99,17 +109,7 @@ impl Awaitable {
             Ok(v) => State::Done(v),
             Err(e) => State::Failed(e),
         };
-        let callbacks = {
-            let mut st = lock(&slf.get().state);
-            match &mut *st {
-                State::Pending(cbs) => {
-                    let cbs = std::mem::take(cbs);
-                    *st = new;
-                    cbs
-                }
-                _ => return,
-            }
-        };
+        let Some(callbacks) = slf.get().settle(new) else { return };
         lock(&slf.get().abort).take();
         schedule(py, slf.as_any(), callbacks);
     }
@@ -229,16 +229,8 @@ impl Awaitable {
     #[pyo3(signature = (msg=None))]
     fn cancel(slf: Bound<'_, Self>, msg: Option<Bound<'_, PyAny>>) -> bool {
         let _ = msg;
-        let callbacks = {
-            let mut st = lock(&slf.get().state);
-            match &mut *st {
-                State::Pending(cbs) => {
-                    let cbs = std::mem::take(cbs);
-                    *st = State::Cancelled;
-                    cbs
-                }
-                _ => return false,
-            }
+        let Some(callbacks) = slf.get().settle(State::Cancelled) else {
+            return false;
         };
         if let Some(handle) = lock(&slf.get().abort).take() {
             handle.abort();
