@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import socket
 import ssl
 import statistics
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from serverproc import free_port, stop
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = REPO.parent / 'shared' / 'bench' / 'apps'
@@ -53,12 +54,6 @@ def make_certs(directory: Path) -> tuple[Path, Path, Path]:
     return cert, key, cafile
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def wait_ready(port: int, cafile: Path, proc: subprocess.Popen, timeout: float = 20.0) -> None:
     ctx = ssl.create_default_context(cafile=str(cafile))
     deadline = time.monotonic() + timeout
@@ -75,20 +70,6 @@ def wait_ready(port: int, cafile: Path, proc: subprocess.Popen, timeout: float =
             pass
         time.sleep(0.1)
     raise RuntimeError('server did not become ready')
-
-
-def stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGINT, 10), (signal.SIGKILL, 5)):
-        if proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def to_ms(value: str) -> float:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import selectors
-import signal
 import socket
 import statistics
 import subprocess
@@ -25,16 +24,12 @@ import sys
 import time
 from pathlib import Path
 
+from serverproc import free_port, stop
+
 REPO = Path(__file__).resolve().parent.parent
 APPS = REPO.parent / 'shared' / 'bench' / 'apps'
 TARGETS = {'rsgi': 'rsgi_app:app', 'asgi': 'asgi_app:app', 'wsgi': 'wsgi_app:app'}
 REQUEST = b'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -121,17 +116,7 @@ def measure(argv: list[str], port: int, count: int, cpu: str) -> tuple[int, int]
             s.close()
         return before, after
     finally:
-        for sig, wait in ((signal.SIGINT, 10), (signal.SIGKILL, 5)):
-            if proc.poll() is not None:
-                break
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
+        stop(proc)
 
 
 def main() -> int:
