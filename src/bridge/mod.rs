@@ -8,8 +8,10 @@
 
 mod awaitable;
 mod eventfd;
+mod outbox;
 
 pub(crate) use awaitable::{set_event_loop, Awaitable};
+pub(crate) use outbox::Outbox;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;

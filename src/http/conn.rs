@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
-use crate::bridge::Level;
+use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, HttpMode};
 use crate::net::{ConnInfo, Stream};
 
@@ -98,6 +98,8 @@ pub(crate) struct ConnCtx<I> {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Dropped when the connection ends; the worker waits for all of them on shutdown.
     pub(crate) alive: mpsc::Sender<()>,
+    /// Where the app's responses come back to this runtime.
+    pub(crate) outbox: Arc<Outbox>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -203,6 +205,7 @@ pub(crate) fn spawn_connection<I: Interface>(
             protocols,
             mut shutdown,
             alive,
+            outbox,
         } = ctx;
         let bridge = Arc::clone(&shared.bridge);
         let limit = protocols.first_read_timeout;
@@ -242,9 +245,11 @@ pub(crate) fn spawn_connection<I: Interface>(
         };
         let stopping = shutdown.clone();
         let svc = service_fn(move |req| {
-            let response = handle(req, Arc::clone(&info), Arc::clone(&shared));
+            let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
             let stopping = stopping.clone();
-            async move {
+            // Boxed: HTTP/2 spawns one task per stream, and moving this future (the whole request
+            // state) into each task's cell by value was a measurable share of the time.
+            Box::pin(async move {
                 let mut response = response.await?;
                 if version == Version::H1 && *stopping.borrow() && response.status() != StatusCode::SWITCHING_PROTOCOLS
                 {
@@ -253,7 +258,7 @@ pub(crate) fn spawn_connection<I: Interface>(
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
                 Ok::<_, Infallible>(response)
-            }
+            })
         });
         let io = TokioIo::new(io);
         let res = match version {

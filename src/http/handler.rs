@@ -9,13 +9,12 @@ use std::time::{Instant, SystemTime};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use pyo3::prelude::*;
-use tokio::sync::oneshot;
 
 use super::body::{RequestBody, ResponseBody};
 use super::disconnect::{Disconnect, DisconnectGuard};
 use super::response::{internal_error, status_only, Responder};
 use crate::access_log::AccessFacts;
-use crate::bridge::{Bridge, PyCtx};
+use crate::bridge::{Bridge, Outbox, PyCtx};
 use crate::net::ConnInfo;
 
 /// Everything an interface needs to serve one request, moved to the loop thread.
@@ -61,6 +60,7 @@ pub(crate) async fn handle<I: Interface>(
     req: Request<Incoming>,
     conn: Arc<ConnInfo>,
     shared: Arc<Shared<I>>,
+    outbox: Arc<Outbox>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let (head, body) = req.into_parts();
@@ -78,7 +78,7 @@ pub(crate) async fn handle<I: Interface>(
         Ok(b) => b,
         Err(_) => return Ok(status_only(StatusCode::BAD_REQUEST, b"Bad Request")),
     };
-    let (tx, rx) = oneshot::channel();
+    let (tx, rx) = Responder::new(outbox);
     let disconnect = Disconnect::new(Arc::clone(&shared.bridge));
     let mut guard = DisconnectGuard(Some(Arc::clone(&disconnect)));
     let ctx = RequestCtx {

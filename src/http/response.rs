@@ -2,6 +2,7 @@
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, SERVER};
@@ -11,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio_util::io::ReaderStream;
 
 use super::body::ResponseBody;
+use crate::bridge::Outbox;
 
 /// A response as decided on the Python side, finished on the runtime thread.
 pub(crate) enum ResponsePlan {
@@ -25,8 +27,32 @@ pub(crate) enum ResponsePlan {
     },
 }
 
-/// The single-use channel through which the app's response reaches hyper.
-pub(crate) type Responder = oneshot::Sender<ResponsePlan>;
+/// The single-use channel through which the app's response reaches hyper. The send itself is
+/// made on the runtime thread through its [`Outbox`], so a batch of responses costs one wake-up.
+pub(crate) struct Responder {
+    tx: oneshot::Sender<ResponsePlan>,
+    outbox: Arc<Outbox>,
+}
+
+impl Responder {
+    pub(crate) fn new(outbox: Arc<Outbox>) -> (Self, oneshot::Receiver<ResponsePlan>) {
+        let (tx, rx) = oneshot::channel();
+        (Self { tx, outbox }, rx)
+    }
+
+    /// Hands `plan` to hyper. `false` when the request is already gone (hyper dropped it); a
+    /// request that goes away while the plan is on its way simply drops it.
+    pub(crate) fn send(self, plan: ResponsePlan) -> bool {
+        if self.tx.is_closed() {
+            return false;
+        }
+        let tx = self.tx;
+        self.outbox.deliver(Box::new(move || {
+            let _ = tx.send(plan);
+        }));
+        true
+    }
+}
 
 static SERVER_NAME: HeaderValue = HeaderValue::from_static("granian");
 

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::bridge::Level;
+use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, RuntimeMode};
 use crate::http::conn::{spawn_connection, ConnCtx, Protocols};
 use crate::http::handler::{Interface, Shared};
@@ -35,6 +35,7 @@ async fn serve<I: Interface>(
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let conn_shutdown = shutdown.clone();
     let scheme = protocols.scheme();
+    let outbox = Outbox::start();
     accept_loop(
         listener,
         scheme,
@@ -47,6 +48,7 @@ async fn serve<I: Interface>(
                 protocols: Arc::clone(&protocols),
                 shutdown: conn_shutdown.clone(),
                 alive: alive_tx.clone(),
+                outbox: Arc::clone(&outbox),
             };
             spawn_connection(stream, info, permit, ctx);
         },

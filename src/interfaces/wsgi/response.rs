@@ -263,7 +263,7 @@ impl StartResponse {
                     _ => data,
                 };
                 let resp = head.response(ResponseBody::full(data));
-                if responder.send(ResponsePlan::Ready(resp)).is_err() {
+                if !responder.send(ResponsePlan::Ready(resp)) {
                     *out = Out::Gone;
                 }
                 Ok(true)
@@ -282,7 +282,7 @@ impl StartResponse {
         let head = head.as_mut().ok_or_else(Self::no_start_response)?;
         if let Out::Pending(responder) = std::mem::replace(out, Out::Done) {
             head.headers.remove(CONTENT_LENGTH);
-            if responder.send(ResponsePlan::Ready(head.response(body))).is_err() {
+            if !responder.send(ResponsePlan::Ready(head.response(body))) {
                 *out = Out::Gone;
             }
         }
@@ -319,7 +319,7 @@ impl StartResponse {
                         disconnect: Some(Arc::clone(&self.disconnect)),
                         ended: false,
                     };
-                    if responder.send(ResponsePlan::Ready(head.response(body))).is_err() {
+                    if !responder.send(ResponsePlan::Ready(head.response(body))) {
                         *out = Out::Gone;
                         return Ok(Pushed::Gone);
                     }
