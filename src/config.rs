@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
+
+pub(crate) use crate::ws::WsConfig;
 use pyo3::types::PyDict;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +84,9 @@ pub(crate) struct EngineConfig {
     /// `server::sched`). Default true; the embedded server passes false so that the host
     /// program's thread keeps its policy. The runtime threads are always under `SCHED_BATCH`.
     pub(crate) sched_batch: bool,
+    /// `--ws`: serve WebSocket upgrades (ASGI and RSGI only).
+    pub(crate) websockets: bool,
+    pub(crate) ws: WsConfig,
 }
 
 impl Default for EngineConfig {
@@ -115,8 +120,19 @@ impl Default for EngineConfig {
             access_log: false,
             url_path_prefix: None,
             sched_batch: true,
+            websockets: true,
+            ws: WsConfig {
+                max_message_size: 16 * 1024 * 1024,
+                ping_interval: Some(Duration::from_secs(20)),
+                ping_timeout: Duration::from_secs(20),
+            },
         }
     }
+}
+
+/// Seconds (float) as a duration; `0` (or less) = `None`.
+fn seconds(s: f64) -> Option<Duration> {
+    (s > 0.0 && s.is_finite()).then(|| Duration::from_secs_f64(s))
 }
 
 fn get<'py, T: for<'a> FromPyObject<'a, 'py>>(d: &Bound<'py, PyDict>, key: &str, default: T) -> PyResult<T> {
@@ -216,6 +232,12 @@ impl EngineConfig {
                 .map(|p| p.trim_end_matches('/').to_string())
                 .filter(|p| !p.is_empty()),
             sched_batch: get(d, "sched_batch", dflt.sched_batch)?,
+            websockets: get(d, "websockets", dflt.websockets)?,
+            ws: WsConfig {
+                max_message_size: get(d, "ws_max_message_size", dflt.ws.max_message_size)?.max(1),
+                ping_interval: seconds(get(d, "ws_ping_interval", 20.0f64)?),
+                ping_timeout: seconds(get(d, "ws_ping_timeout", 20.0f64)?).unwrap_or(Duration::from_secs(86_400)),
+            },
         })
     }
 }

@@ -12,6 +12,7 @@ mod interfaces;
 mod net;
 mod server;
 mod tls;
+mod ws;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -23,10 +24,14 @@ fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Engine>()?;
     m.add_class::<bridge::Awaitable>()?;
     m.add_class::<interfaces::asgi::AsgiHttpProtocol>()?;
+    m.add_class::<interfaces::asgi::AsgiWsProtocol>()?;
     m.add_class::<interfaces::rsgi::RsgiScope>()?;
     m.add_class::<interfaces::rsgi::RsgiHeaders>()?;
     m.add_class::<interfaces::rsgi::RsgiHttpProtocol>()?;
     m.add_class::<interfaces::rsgi::RsgiStreamTransport>()?;
+    m.add_class::<interfaces::rsgi::RsgiWsProtocol>()?;
+    m.add_class::<interfaces::rsgi::RsgiWsTransport>()?;
+    m.add_class::<interfaces::rsgi::RsgiWsMessage>()?;
     m.add_class::<interfaces::rsgi::RsgiBodyIter>()?;
     m.add_class::<interfaces::wsgi::WsgiPool>()?;
     m.add_class::<interfaces::wsgi::WsgiInput>()?;

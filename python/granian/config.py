@@ -49,6 +49,27 @@ class Config:
     interface: str = _s('rsgi', '--interface', 'Application interface.', kind='choice', choices=Interfaces)
     http: str = _s('auto', '--http', 'HTTP version to serve.', kind='choice', choices=HTTPModes)
     websockets: bool = _s(True, '--ws', 'Enable WebSocket handling.', kind='bool', env='GRANIAN_WEBSOCKETS')
+    ws_max_message_size: int = _s(
+        16 * 1024 * 1024,
+        '--ws-max-message-size',
+        'Largest WebSocket message accepted, in bytes; a larger one closes the connection (1009).',
+        kind='int',
+        min=1,
+    )
+    ws_ping_interval: float = _s(
+        20.0,
+        '--ws-ping-interval',
+        'Seconds between WebSocket pings sent by the server (0: none).',
+        kind='float',
+        min=0,
+    )
+    ws_ping_timeout: float = _s(
+        20.0,
+        '--ws-ping-timeout',
+        'Seconds a WebSocket peer has to answer a ping before it is dropped.',
+        kind='float',
+        min=0,
+    )
     workers: int = _s(1, '--workers', 'Number of worker processes.', kind='int', min=1)
     blocking_threads: int | None = _s(
         None,

@@ -51,7 +51,8 @@ pub(crate) struct Protocols {
 }
 
 impl Protocols {
-    pub(crate) fn new(cfg: &EngineConfig, tls: Option<TlsAcceptor>) -> Self {
+    /// `websockets`: accept RFC 8441 extended CONNECT on HTTP/2.
+    pub(crate) fn new(cfg: &EngineConfig, tls: Option<TlsAcceptor>, websockets: bool) -> Self {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .keep_alive(cfg.http1.keep_alive)
@@ -73,6 +74,9 @@ impl Protocols {
             .max_frame_size(c2.max_frame_size)
             .max_header_list_size(c2.max_headers_size)
             .max_send_buf_size(c2.max_send_buffer_size);
+        if websockets {
+            h2.enable_connect_protocol();
+        }
         Self {
             h1,
             h2,

@@ -12,10 +12,11 @@ use pyo3::prelude::*;
 
 use super::body::{RequestBody, ResponseBody};
 use super::disconnect::{Disconnect, DisconnectGuard};
-use super::response::{internal_error, status_only, Responder};
+use super::response::{internal_error, status_only, Responder, ResponsePlan};
 use crate::access_log::AccessFacts;
-use crate::bridge::{Bridge, Outbox, PyCtx};
+use crate::bridge::{Bridge, Level, Outbox, PyCtx};
 use crate::net::ConnInfo;
+use crate::ws::WsConfig;
 
 /// Everything an interface needs to serve one request, moved to the loop thread.
 pub(crate) struct RequestCtx {
@@ -27,6 +28,9 @@ pub(crate) struct RequestCtx {
     /// The runtime serving the connection: where the app's I/O requests are spawned.
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) bridge: Arc<Bridge>,
+    /// A WebSocket handshake: the app accepts with [`ResponsePlan::WebSocket`] or answers
+    /// with an ordinary response (a refusal).
+    pub(crate) websocket: bool,
 }
 
 /// An application interface (RSGI, ASGI, WSGI): hands a request to the app.
@@ -54,6 +58,8 @@ pub(crate) struct Shared<I> {
     pub(crate) interface: Arc<I>,
     pub(crate) bridge: Arc<Bridge>,
     pub(crate) access_log: bool,
+    /// WebSocket settings; `None` when upgrades are served as plain HTTP (`--no-ws`, WSGI).
+    pub(crate) ws: Option<Arc<WsConfig>>,
 }
 
 pub(crate) async fn handle<I: Interface>(
@@ -62,6 +68,12 @@ pub(crate) async fn handle<I: Interface>(
     shared: Arc<Shared<I>>,
     outbox: Arc<Outbox>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    if let Some(cfg) = shared.ws.as_ref() {
+        if crate::ws::is_upgrade(&req) {
+            let cfg = Arc::clone(cfg);
+            return handle_ws(req, conn, shared, outbox, cfg).await;
+        }
+    }
     let started = Instant::now();
     let (head, body) = req.into_parts();
     if head.version == http::Version::HTTP_11 && !head.headers.contains_key(http::header::HOST) {
@@ -89,6 +101,7 @@ pub(crate) async fn handle<I: Interface>(
         conn,
         rt: tokio::runtime::Handle::current(),
         bridge: Arc::clone(&shared.bridge),
+        websocket: false,
     };
     Arc::clone(&shared.interface).dispatch(ctx);
     let resp = match rx.await {
@@ -97,6 +110,55 @@ pub(crate) async fn handle<I: Interface>(
     };
     // The head is out of the app's hands now; a streaming body watches the client itself.
     guard.0.take();
+    if let Some(facts) = access {
+        facts.emit(&shared.bridge, resp.status().as_u16(), started.elapsed());
+    }
+    Ok(resp)
+}
+
+/// A WebSocket handshake: checked here (a malformed one is a 400 without the app), then the
+/// app accepts (the session starts once hyper has switched protocols) or refuses.
+async fn handle_ws<I: Interface>(
+    mut req: Request<Incoming>,
+    conn: Arc<ConnInfo>,
+    shared: Arc<Shared<I>>,
+    outbox: Arc<Outbox>,
+    cfg: Arc<WsConfig>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let hs = match crate::ws::handshake(&mut req, &cfg) {
+        Ok(hs) => hs,
+        Err(e) => {
+            shared
+                .bridge
+                .log(Level::Debug, || format!("invalid WebSocket handshake: {e}"));
+            return Ok(status_only(
+                StatusCode::BAD_REQUEST,
+                b"Bad Request: invalid WebSocket handshake",
+            ));
+        }
+    };
+    let (head, _) = req.into_parts();
+    let access = shared
+        .access_log
+        .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
+    let (tx, rx) = Responder::new(outbox);
+    let ctx = RequestCtx {
+        head,
+        body: RequestBody::Full(bytes::Bytes::new()),
+        responder: tx,
+        disconnect: Disconnect::new(Arc::clone(&shared.bridge)),
+        conn,
+        rt: tokio::runtime::Handle::current(),
+        bridge: Arc::clone(&shared.bridge),
+        websocket: true,
+    };
+    Arc::clone(&shared.interface).dispatch(ctx);
+    let resp = match rx.await {
+        Ok(ResponsePlan::WebSocket(accept)) => crate::ws::accepted(hs, accept, cfg, Arc::clone(&shared.bridge)),
+        Ok(plan) => plan.into_response().await,
+        Err(_) => internal_error(),
+    };
     if let Some(facts) = access {
         facts.emit(&shared.bridge, resp.status().as_u16(), started.elapsed());
     }

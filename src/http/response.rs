@@ -25,6 +25,8 @@ pub(crate) enum ResponsePlan {
         /// `[start, end)` byte range, or the whole file.
         range: Option<(u64, u64)>,
     },
+    /// The app accepted a WebSocket handshake (only on a WebSocket request).
+    WebSocket(crate::ws::Accept),
 }
 
 /// The single-use channel through which the app's response reaches hyper. The send itself is
@@ -90,6 +92,8 @@ impl ResponsePlan {
                 path,
                 range,
             } => open_file(status, headers, path, range).await,
+            // Not a WebSocket request: nothing to accept.
+            Self::WebSocket(_) => internal_error(),
         }
     }
 }

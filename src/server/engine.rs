@@ -83,12 +83,13 @@ impl Engine {
         }
         event_loop.call_method1("add_reader", (this.bridge.fd(), slf.getattr("_drain")?))?;
         match interface {
-            "rsgi" => this.start(Rsgi, access_log),
+            "rsgi" => this.start(Rsgi, access_log, this.cfg.websockets),
             "asgi" => {
                 let root_path = this.cfg.url_path_prefix.clone().unwrap_or_default();
-                this.start(Asgi { root_path }, access_log)
+                this.start(Asgi { root_path }, access_log, this.cfg.websockets)
             }
-            "wsgi" => this.start(Wsgi::new(py, this.ctx.get(py))?, access_log),
+            // WSGI has no WebSockets: an upgrade request is an ordinary request there.
+            "wsgi" => this.start(Wsgi::new(py, this.ctx.get(py))?, access_log, false),
             other => Err(PyValueError::new_err(format!("unknown interface: {other}"))),
         }
     }
@@ -126,11 +127,12 @@ impl Engine {
 }
 
 impl Engine {
-    fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool) -> PyResult<()> {
+    fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool, ws: bool) -> PyResult<()> {
         let shared = Arc::new(Shared {
             interface: Arc::new(interface),
             bridge: Arc::clone(&self.bridge),
             access_log,
+            ws: ws.then(|| Arc::new(self.cfg.ws.clone())),
         });
         let (shutdown, _) = watch::channel(false);
         let bridge = Arc::clone(&self.bridge);
@@ -147,7 +149,7 @@ impl Engine {
             }
             None => None,
         };
-        let protocols = Protocols::new(&self.cfg, tls);
+        let protocols = Protocols::new(&self.cfg, tls, ws);
         let threads = runtime::start(self.fd, &self.cfg, shared, protocols, &shutdown, on_done)
             .map_err(|e| PyOSError::new_err(format!("cannot start runtime threads: {e}")))?;
         *lock(&self.running) = Some(Running { shutdown, threads });

@@ -2,8 +2,10 @@
 
 mod protocol;
 mod scope;
+mod ws;
 
 pub(crate) use protocol::AsgiHttpProtocol;
+pub(crate) use ws::AsgiWsProtocol;
 
 use pyo3::prelude::*;
 
@@ -20,8 +22,13 @@ impl LoopInterface for Asgi {
         let bridge = req.bridge.clone();
         let res = (|| -> PyResult<()> {
             let scope = scope::build(py, &req, &self.root_path)?;
-            let proto = Bound::new(py, AsgiHttpProtocol::new(req))?;
-            ctx.handler.call1(py, (scope, proto))?;
+            if req.websocket {
+                let proto = Bound::new(py, AsgiWsProtocol::new(req))?;
+                ctx.handler.call1(py, (scope, proto))?;
+            } else {
+                let proto = Bound::new(py, AsgiHttpProtocol::new(req))?;
+                ctx.handler.call1(py, (scope, proto))?;
+            }
             Ok(())
         })();
         if let Err(err) = res {

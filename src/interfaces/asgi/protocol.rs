@@ -70,11 +70,11 @@ fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(msg)
 }
 
-fn is(ty: &Bound<'_, PyString>, name: &Bound<'_, PyString>) -> bool {
+pub(super) fn is(ty: &Bound<'_, PyString>, name: &Bound<'_, PyString>) -> bool {
     ty.is(name) || ty.to_str().is_ok_and(|t| name.to_str().is_ok_and(|n| t == n))
 }
 
-fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyString>> {
+pub(super) fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyString>> {
     let py = message.py();
     match message.get_item(intern!(py, "type"))? {
         Some(t) => t
@@ -84,7 +84,7 @@ fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyStri
     }
 }
 
-fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
+pub(super) fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
     PyRuntimeError::new_err(format!("unexpected ASGI message '{ty}', expected {expected}"))
 }
 

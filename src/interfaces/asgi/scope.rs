@@ -53,7 +53,13 @@ static ASGI_INFO: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> PyResult<Bound<'py, PyDict>> {
     let head = &req.head;
     let scope = PyDict::new(py);
-    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    let ws = req.websocket;
+    let kind = if ws {
+        intern!(py, "websocket")
+    } else {
+        intern!(py, "http")
+    };
+    scope.set_item(intern!(py, "type"), kind)?;
     let asgi = ASGI_INFO.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
         let d = PyDict::new(py);
         d.set_item("version", "3.0")?;
@@ -62,13 +68,31 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
     })?;
     scope.set_item(intern!(py, "asgi"), asgi.bind(py).copy()?)?;
     scope.set_item(intern!(py, "http_version"), http_version(py, head.version))?;
-    scope.set_item(intern!(py, "scheme"), req.conn.scheme)?;
-    let method = match head.method {
-        http::Method::GET => intern!(py, "GET").clone(),
-        http::Method::POST => intern!(py, "POST").clone(),
-        _ => PyString::new(py, head.method.as_str()),
-    };
-    scope.set_item(intern!(py, "method"), method)?;
+    if ws {
+        let scheme = if req.conn.scheme == "https" { "wss" } else { "ws" };
+        scope.set_item(intern!(py, "scheme"), scheme)?;
+        let subprotocols = PyList::empty(py);
+        for value in head.headers.get_all(http::header::SEC_WEBSOCKET_PROTOCOL) {
+            for p in value
+                .to_str()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                subprotocols.append(p)?;
+            }
+        }
+        scope.set_item(intern!(py, "subprotocols"), subprotocols)?;
+    } else {
+        scope.set_item(intern!(py, "scheme"), req.conn.scheme)?;
+        let method = match head.method {
+            http::Method::GET => intern!(py, "GET").clone(),
+            http::Method::POST => intern!(py, "POST").clone(),
+            _ => PyString::new(py, head.method.as_str()),
+        };
+        scope.set_item(intern!(py, "method"), method)?;
+    }
     let raw_path = head.uri.path().as_bytes();
     let path = if raw_path.contains(&b'%') {
         PyString::new(py, &percent_decode(raw_path).decode_utf8_lossy())
@@ -102,7 +126,11 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
     };
     scope.set_item(intern!(py, "server"), server)?;
     let ext = PyDict::new(py);
-    ext.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+    if ws {
+        ext.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
+    } else {
+        ext.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+    }
     scope.set_item(intern!(py, "extensions"), ext)?;
     Ok(scope)
 }

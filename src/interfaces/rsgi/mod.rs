@@ -4,11 +4,13 @@ mod body;
 mod headers;
 mod protocol;
 mod scope;
+mod ws;
 
 pub(crate) use body::RsgiBodyIter;
 pub(crate) use headers::RsgiHeaders;
 pub(crate) use protocol::{RsgiHttpProtocol, RsgiStreamTransport};
 pub(crate) use scope::RsgiScope;
+pub(crate) use ws::{RsgiWsMessage, RsgiWsProtocol, RsgiWsTransport};
 
 use pyo3::prelude::*;
 

@@ -9,6 +9,7 @@ use pyo3::types::PyString;
 
 use super::headers::RsgiHeaders;
 use super::protocol::RsgiHttpProtocol;
+use super::ws::RsgiWsProtocol;
 use crate::http::handler::RequestCtx;
 use crate::net::ConnInfo;
 
@@ -22,8 +23,8 @@ pub(crate) struct RsgiScope {
     conn: Arc<ConnInfo>,
 }
 
-/// Builds the scope and protocol objects of one HTTP request.
-pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, RsgiScope>, Bound<'_, RsgiHttpProtocol>)> {
+/// Builds the scope and protocol objects of one HTTP request or WebSocket handshake.
+pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, RsgiScope>, Bound<'_, PyAny>)> {
     let RequestCtx {
         head,
         body,
@@ -32,19 +33,28 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         conn,
         rt,
         bridge,
+        websocket,
     } = req;
     let head_only = head.method == http::Method::HEAD;
     let headers = Py::new(py, RsgiHeaders::new(head.headers))?;
     let scope = RsgiScope {
-        proto: "http",
+        proto: if websocket { "ws" } else { "http" },
         version: head.version,
         method: head.method,
         uri: head.uri,
         headers,
         conn,
     };
-    let proto = RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge, head_only);
-    Ok((Bound::new(py, scope)?, Bound::new(py, proto)?))
+    let proto = if websocket {
+        Bound::new(py, RsgiWsProtocol::new(responder, rt, bridge))?.into_any()
+    } else {
+        Bound::new(
+            py,
+            RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge, head_only),
+        )?
+        .into_any()
+    };
+    Ok((Bound::new(py, scope)?, proto))
 }
 
 #[pymethods]

@@ -1,0 +1,162 @@
+//! The RSGI WebSocket protocol object and its transport (RSGI spec §5), over the engine's
+//! [`WsChannel`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use crate::bridge::{lock, Awaitable, Bridge};
+use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
+use crate::http::pybytes::bytes_from_py;
+use crate::http::response::{status_only, Responder, ResponsePlan};
+use crate::ws::{Accept, Command, Event, WsChannel};
+
+/// `WebsocketMessageType` values.
+const KIND_CLOSE: u8 = 0;
+const KIND_BYTES: u8 = 1;
+const KIND_STRING: u8 = 2;
+
+#[pyclass(frozen, module = "granian._granian", name = "RSGIWebsocketProtocol")]
+pub(crate) struct RsgiWsProtocol {
+    responder: Mutex<Option<Responder>>,
+    channel: Arc<WsChannel>,
+    /// `close()` was called (or the app finished): sends are refused from then on.
+    closed: Arc<AtomicBool>,
+}
+
+/// What `accept()` resolves to: receives and sends messages.
+#[pyclass(frozen, module = "granian._granian", name = "RSGIWebsocketTransport")]
+pub(crate) struct RsgiWsTransport {
+    channel: Arc<WsChannel>,
+    closed: Arc<AtomicBool>,
+}
+
+/// One incoming message: `kind` 0 = closed, 1 = bytes, 2 = str; `data` the payload.
+#[pyclass(frozen, get_all, module = "granian._granian", name = "RSGIWebsocketMessage")]
+pub(crate) struct RsgiWsMessage {
+    kind: u8,
+    data: Py<PyAny>,
+}
+
+fn closed_error() -> PyErr {
+    RSGIProtocolClosed::new_err("the WebSocket connection is closed")
+}
+
+fn message(py: Python<'_>, ev: Option<Event>) -> PyResult<Py<PyAny>> {
+    let (kind, data) = match ev {
+        Some(Event::Text(b)) => {
+            let text = std::str::from_utf8(&b).map_err(|e| RSGIProtocolError::new_err(e.to_string()))?;
+            (KIND_STRING, PyString::new(py, text).into_any().unbind())
+        }
+        Some(Event::Binary(b)) => (KIND_BYTES, PyBytes::new(py, &b).into_any().unbind()),
+        Some(Event::Closed(_)) | None => (KIND_CLOSE, py.None()),
+    };
+    Ok(Py::new(py, RsgiWsMessage { kind, data })?.into_any())
+}
+
+impl RsgiWsProtocol {
+    pub(super) fn new(responder: Responder, rt: tokio::runtime::Handle, bridge: Arc<Bridge>) -> Self {
+        Self {
+            responder: Mutex::new(Some(responder)),
+            channel: Arc::new(WsChannel::new(rt, bridge)),
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn refuse(&self, status: StatusCode) {
+        if let Some(tx) = lock(&self.responder).take() {
+            tx.send(ResponsePlan::Ready(status_only(status, b"")));
+        }
+    }
+}
+
+#[pymethods]
+impl RsgiWsProtocol {
+    /// `await protocol.accept()`: completes the handshake, returns the transport.
+    fn accept<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(RSGIProtocolError::new_err("the WebSocket was closed"));
+        }
+        let responder = lock(&self.responder).take();
+        let (Some(tx), Some(ends)) = (responder, self.channel.take_ends()) else {
+            return Err(RSGIProtocolError::new_err("the WebSocket was already accepted"));
+        };
+        tx.send(ResponsePlan::WebSocket(Accept {
+            subprotocol: None,
+            headers: HeaderMap::new(),
+            ends,
+        }));
+        let transport = RsgiWsTransport {
+            channel: Arc::clone(&self.channel),
+            closed: Arc::clone(&self.closed),
+        };
+        Awaitable::ready(py, Py::new(py, transport)?.into_any())
+    }
+
+    /// Before `accept()`: refuses the upgrade with `status` (403 by default). After: closes
+    /// the connection (1000). Only the first call has an effect.
+    #[pyo3(signature = (status=None))]
+    fn close(&self, status: Option<u16>) -> PyResult<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if self.channel.accepted() {
+            self.channel.close_now(1000);
+        } else {
+            let status = StatusCode::from_u16(status.unwrap_or(403))
+                .map_err(|_| RSGIProtocolError::new_err("invalid HTTP status code"))?;
+            self.refuse(status);
+        }
+        Ok(())
+    }
+
+    /// Called by the worker when the app has returned (or raised).
+    #[pyo3(signature = (failed=false))]
+    fn _finish(&self, failed: bool) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.channel.accepted() {
+            self.channel.close_now(if failed { 1011 } else { 1000 });
+        } else if failed {
+            self.refuse(StatusCode::INTERNAL_SERVER_ERROR);
+        } else {
+            self.refuse(StatusCode::FORBIDDEN);
+        }
+    }
+}
+
+impl RsgiWsTransport {
+    fn send<'py>(&self, py: Python<'py>, cmd: Command) -> PyResult<Bound<'py, Awaitable>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(RSGIProtocolError::new_err("the WebSocket was closed"));
+        }
+        self.channel.send(py, cmd, closed_error)
+    }
+}
+
+#[pymethods]
+impl RsgiWsTransport {
+    /// `await transport.receive()`: the next message (kind 0 once the connection is over).
+    fn receive<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
+        if self.channel.is_closed() {
+            return Err(closed_error());
+        }
+        match self.channel.receive(py, message)? {
+            Ok(aw) => Ok(aw),
+            Err(()) => Err(RSGIProtocolError::new_err("another receive() is already waiting")),
+        }
+    }
+
+    fn send_bytes<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
+        self.send(py, Command::Binary(bytes_from_py(data)?))
+    }
+
+    fn send_str<'py>(&self, py: Python<'py>, data: &Bound<'py, PyString>) -> PyResult<Bound<'py, Awaitable>> {
+        self.send(py, Command::Text(Bytes::copy_from_slice(data.to_str()?.as_bytes())))
+    }
+}

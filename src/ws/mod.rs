@@ -1,0 +1,114 @@
+//! WebSockets: telling an upgrade request apart, the handshake, and the session task that
+//! owns an accepted connection. Framing, masking, UTF-8 checks, fragment reassembly,
+//! ping answers and permessage-deflate (RFC 7692) come from the `yawc` crate; this module
+//! decides what the server does with them. The same code serves the HTTP/1.1 `Upgrade`
+//! handshake (RFC 6455) and HTTP/2 extended CONNECT (RFC 8441).
+//!
+//! The interfaces (ASGI, RSGI) talk to a session only through [`channel::WsChannel`]: the
+//! app's decision travels back as [`crate::http::response::ResponsePlan::WebSocket`] (accept)
+//! or as an ordinary response (rejection, denial response).
+
+pub(crate) mod channel;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderValue, CONNECTION, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+use http::{Method, Request, Response, Version};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+
+use crate::bridge::Bridge;
+use crate::http::body::ResponseBody;
+use crate::http::response::build;
+
+pub(crate) use channel::{Command, Event, SessionEnds, WsChannel};
+
+/// Limits and keep-alive of WebSocket sessions (`--ws-*`).
+#[derive(Clone, Debug)]
+pub(crate) struct WsConfig {
+    /// Largest message (after reassembly and decompression) accepted from a client.
+    pub(crate) max_message_size: usize,
+    /// Pause between the server's pings; `None` sends none.
+    pub(crate) ping_interval: Option<Duration>,
+    /// How long a ping may stay unanswered before the connection is dropped.
+    pub(crate) ping_timeout: Duration,
+}
+
+/// What the app said when it accepted the connection.
+pub(crate) struct Accept {
+    pub(crate) subprotocol: Option<HeaderValue>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) ends: SessionEnds,
+}
+
+/// The handshake as prepared before the app is asked: the `101` (or, over HTTP/2, `200`)
+/// response with the negotiated extensions, and the connection once hyper hands it over.
+pub(crate) struct Handshake {
+    response: Response<Empty<Bytes>>,
+    upgrade: yawc::UpgradeFut,
+}
+
+fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Whether `req` asks to open a WebSocket: `GET` with `Upgrade: websocket` over HTTP/1.1,
+/// or `CONNECT` with `:protocol = websocket` over HTTP/2.
+pub(crate) fn is_upgrade(req: &Request<Incoming>) -> bool {
+    if req.version() == Version::HTTP_2 {
+        return req.method() == Method::CONNECT
+            && req
+                .extensions()
+                .get::<hyper::ext::Protocol>()
+                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
+    }
+    req.method() == Method::GET
+        && has_token(req.headers(), UPGRADE, "websocket")
+        && has_token(req.headers(), CONNECTION, "upgrade")
+}
+
+fn options(cfg: &WsConfig) -> yawc::Options {
+    // yawc refuses a message whose size reaches its limit: +1 lets exactly `max` through.
+    let limit = cfg.max_message_size.saturating_add(1);
+    yawc::Options::default()
+        .with_max_payload_read(limit)
+        .with_max_read_buffer(limit)
+        .with_utf8()
+        .with_no_delay()
+        .with_balanced_compression()
+}
+
+/// Checks the request and prepares the handshake; `Err` = a malformed upgrade request
+/// (missing key, unsupported version), answered `400` without asking the app.
+pub(crate) fn handshake(req: &mut Request<Incoming>, cfg: &WsConfig) -> Result<Handshake, String> {
+    let (response, upgrade) = yawc::WebSocket::upgrade_with_options(req, options(cfg)).map_err(|e| e.to_string())?;
+    Ok(Handshake { response, upgrade })
+}
+
+/// The app accepted: builds the handshake response and starts the session task, which runs
+/// once hyper has sent the response and handed over the connection.
+pub(crate) fn accepted(
+    hs: Handshake,
+    accept: Accept,
+    cfg: Arc<WsConfig>,
+    bridge: Arc<Bridge>,
+) -> Response<ResponseBody> {
+    let (parts, _) = hs.response.into_parts();
+    let mut headers = parts.headers;
+    for (name, value) in &accept.headers {
+        headers.append(name, value.clone());
+    }
+    if let Some(sub) = accept.subprotocol {
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, sub);
+    }
+    tokio::spawn(session::run(hs.upgrade, accept.ends, cfg, bridge));
+    build(parts.status, headers, ResponseBody::full(Bytes::new()))
+}
