@@ -8,6 +8,7 @@
 //! app's decision travels back as [`crate::http::response::ResponsePlan::WebSocket`] (accept)
 //! or as an ordinary response (rejection, denial response).
 
+mod assemble;
 pub(crate) mod channel;
 mod session;
 
@@ -81,7 +82,6 @@ fn options(cfg: &WsConfig) -> yawc::Options {
     yawc::Options::default()
         .with_max_payload_read(limit)
         .with_max_read_buffer(limit)
-        .with_utf8()
         .with_no_delay()
         .with_balanced_compression()
 }

@@ -6,15 +6,17 @@
 //! client that only sends never deadlock); no further frame is read until it is taken, so a
 //! slow app slows its client down through TCP instead of filling memory.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures_util::{Sink, SinkExt};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use yawc::close::CloseCode;
 use yawc::{Frame, OpCode};
 
+use super::assemble::{Assembled, Assembler};
 use super::channel::{Command, Event, SessionEnds};
 use super::WsConfig;
 use crate::bridge::{Bridge, Level};
@@ -27,12 +29,14 @@ const ABNORMAL: u16 = 1006;
 /// A close frame without a code.
 const NO_STATUS: u16 = 1005;
 
-type Ws = yawc::HttpWebSocket;
+/// Frames as they come (yawc's `Streaming` layer): fragments are reassembled by
+/// [`Assembler`], so every protocol error is ours to answer with a close frame.
+type Ws = yawc::streaming::Streaming<yawc::HttpStream>;
 
 pub(super) async fn run(upgrade: yawc::UpgradeFut, ends: SessionEnds, cfg: Arc<WsConfig>, bridge: Arc<Bridge>) {
     let SessionEnds { events, commands } = ends;
     let ws = match upgrade.await {
-        Ok(ws) => ws,
+        Ok(ws) => ws.into_streaming(),
         Err(e) => {
             bridge.log(Level::Debug, || format!("WebSocket upgrade failed: {e}"));
             let _ = events.send(Event::Closed(ABNORMAL)).await;
@@ -43,6 +47,7 @@ pub(super) async fn run(upgrade: yawc::UpgradeFut, ends: SessionEnds, cfg: Arc<W
         ws,
         events,
         commands,
+        assembler: Assembler::new(cfg.max_message_size),
         cfg,
     }
     .serve()
@@ -54,6 +59,7 @@ struct Session {
     ws: Ws,
     events: mpsc::Sender<Event>,
     commands: mpsc::Receiver<Command>,
+    assembler: Assembler,
     cfg: Arc<WsConfig>,
 }
 
@@ -76,21 +82,31 @@ impl Session {
                 }
                 frame = self.ws.next_frame(), if pending.is_none() => match frame {
                     Ok(frame) => match frame.opcode() {
-                        OpCode::Text => pending = Some(Event::Text(frame.into_payload())),
-                        OpCode::Binary => pending = Some(Event::Binary(frame.into_payload())),
+                        OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                            let (opcode, fin, payload) = frame.into_parts();
+                            match self.assembler.push(opcode, fin, payload) {
+                                Assembled::Message(ev) => pending = Some(ev),
+                                Assembled::More => {}
+                                Assembled::Fail(code, reason) => {
+                                    let _ = self.ws.send(Frame::close(CloseCode::from(code), reason)).await;
+                                    break ABNORMAL;
+                                }
+                            }
+                        }
                         OpCode::Close => {
-                            // yawc queued the echoing close frame: send it, then we're done.
-                            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
+                            // yawc queued the echoing close frame: send it, then we're done
+                            // (the server closes the TCP connection first, RFC 6455 §7.1.1).
+                            flush_queued(&mut self.ws).await;
                             break frame.close_code().map_or(NO_STATUS, u16::from);
                         }
                         OpCode::Pong => pong_deadline = None,
-                        // Pings are answered by yawc; fragments arrive reassembled.
-                        OpCode::Ping | OpCode::Continuation => {}
+                        // Pings are answered by yawc.
+                        OpCode::Ping => {}
                     },
                     Err(_) => {
                         // A protocol error queued a close frame with its code (1002, 1007,
                         // 1009, ...): try to send it. A broken connection just ends.
-                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
+                        flush_queued(&mut self.ws).await;
                         break ABNORMAL;
                     }
                 },
@@ -154,4 +170,14 @@ impl Session {
         })
         .await;
     }
+}
+
+/// Writes the frames yawc queued on its own (the answer to a close frame, the close frame of a
+/// protocol error): they go out when the sink is next polled for readiness.
+async fn flush_queued(ws: &mut Ws) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        std::future::poll_fn(|cx| Pin::new(&mut *ws).poll_ready(cx)).await?;
+        ws.flush().await
+    })
+    .await;
 }
