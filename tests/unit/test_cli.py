@@ -177,6 +177,8 @@ def test_env_vars_including_the_renamed_ones(keywords, tmp_path):
     env = {
         'GRANIAN_WORKERS': '3',
         'GRANIAN_WEBSOCKETS': 'false',
+        'GRANIAN_WS_MAX_MESSAGE_SIZE': '2048',
+        'GRANIAN_WS_PING_INTERVAL': '2.5',
         'GRANIAN_LOG_ENABLED': '0',
         'GRANIAN_LOG_ACCESS_ENABLED': 'yes',
         'GRANIAN_LOG_ACCESS_FMT': '%(path)s',
@@ -192,6 +194,8 @@ def test_env_vars_including_the_renamed_ones(keywords, tmp_path):
         'target': 'main:app',
         'workers': 3,
         'websockets': False,
+        'ws_max_message_size': 2048,
+        'ws_ping_interval': 2.5,
         'log_enabled': False,
         'log_access': True,
         'log_access_format': '%(path)s',

@@ -447,3 +447,13 @@ def test_reload_filter_must_be_a_watchfiles_filter_class(no_optional_modules):
 )
 def test_lifecycle_limits(kwargs, message):
     assert message in str(error_of(**kwargs))
+
+
+def test_websocket_limits_defaults_and_bounds():
+    config = build_config('main:app')
+    assert (config.websockets, config.ws_max_message_size) == (True, 16 * 1024 * 1024)
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (20.0, 20.0)
+    config = build_config('main:app', ws_max_message_size=1000, ws_ping_interval=0, ws_ping_timeout=0.5)
+    assert (config.ws_max_message_size, config.ws_ping_interval, config.ws_ping_timeout) == (1000, 0.0, 0.5)
+    assert error_of(ws_max_message_size=0).option == 'ws_max_message_size'
+    assert error_of(ws_ping_interval=-1).option == 'ws_ping_interval'
