@@ -45,6 +45,8 @@ SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
 SETTINGS_INITIAL_WINDOW_SIZE = 0x4
 SETTINGS_MAX_FRAME_SIZE = 0x5
 SETTINGS_MAX_HEADER_LIST_SIZE = 0x6
+#: RFC 8441: announced because WebSockets are on (the default) for RSGI and ASGI.
+SETTINGS_ENABLE_CONNECT_PROTOCOL = 0x8
 
 
 def start(factory, interface, *args, **kwargs):
@@ -240,6 +242,7 @@ def test_default_settings_are_announced(srv):
             SETTINGS_INITIAL_WINDOW_SIZE: 1_048_576,
             SETTINGS_MAX_FRAME_SIZE: 16_384,
             SETTINGS_MAX_HEADER_LIST_SIZE: 16_777_216,
+            SETTINGS_ENABLE_CONNECT_PROTOCOL: 1,
         }
         # The connection window starts at 65535 by the protocol; the server raises it to 1 MiB.
         assert client.connection_window_updates[0] == 1_048_576 - 65_535
