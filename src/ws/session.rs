@@ -39,7 +39,7 @@ pub(super) async fn run(upgrade: yawc::UpgradeFut, ends: SessionEnds, cfg: Arc<W
         Ok(ws) => ws.into_streaming(),
         Err(e) => {
             bridge.log(Level::Debug, || format!("WebSocket upgrade failed: {e}"));
-            let _ = events.send(Event::Closed(ABNORMAL)).await;
+            let _ = events.try_send(Event::Closed(ABNORMAL));
             return;
         }
     };
@@ -78,6 +78,11 @@ impl Session {
                     // An app that stopped listening just no longer gets messages.
                     if let (Ok(permit), Some(ev)) = (permit, pending.take()) {
                         permit.send(ev);
+                    }
+                    // No frame (so no pong) was read while the app was busy: that wait was
+                    // ours, not the peer's.
+                    if pong_deadline.is_some() {
+                        pong_deadline = Some(Instant::now() + self.cfg.ping_timeout);
                     }
                 }
                 frame = self.ws.next_frame(), if pending.is_none() => match frame {
@@ -140,7 +145,8 @@ impl Session {
                         pong_deadline = Some(Instant::now() + self.cfg.ping_timeout);
                     }
                 }
-                () = sleep_until(pong_deadline.unwrap_or_else(far)), if pong_deadline.is_some() => {
+                // Not while a message waits for the app: no frame is read then, pongs included.
+                () = sleep_until(pong_deadline.unwrap_or_else(far)), if pong_deadline.is_some() && pending.is_none() => {
                     // No pong in time: the peer is gone or stuck; drop the connection.
                     break ABNORMAL;
                 }
@@ -149,10 +155,12 @@ impl Session {
         if let Some((code, reason)) = closing {
             self.close(code, &reason).await;
         }
+        // Never wait for an app that stopped receiving: if the queue is full, dropping our end
+        // tells it the connection is over just the same (`receive` sees the queue closed).
         if let Some(ev) = pending.take() {
             let _ = self.events.try_send(ev);
         }
-        let _ = self.events.send(Event::Closed(code)).await;
+        let _ = self.events.try_send(Event::Closed(code));
         code
     }
 

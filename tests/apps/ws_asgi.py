@@ -21,6 +21,7 @@ HTTP routes (scope type 'http'; also what a WebSocket path answers when upgrades
 The records live in this worker's memory: run the server with one worker.
 """
 
+import asyncio
 import json
 from urllib.parse import parse_qs
 
@@ -99,6 +100,12 @@ async def websocket(scope, receive, send):
     elif path == '/accept-extras':
         chosen = 'chat' if 'chat' in scope.get('subprotocols', ()) else None
         await send({'type': 'websocket.accept', 'subprotocol': chosen, 'headers': [(b'x-extra', b'1')]})
+        await echo_loop(scope, receive, send, params.get('key'))
+    elif path == '/slow-echo':
+        # Busy for `pause` seconds before it starts receiving: the client's messages (and its
+        # pongs) wait behind the ones queued for the app.
+        await send({'type': 'websocket.accept'})
+        await asyncio.sleep(float(params.get('pause', '1.5')))
         await echo_loop(scope, receive, send, params.get('key'))
     elif path == '/close-after-accept':
         await send({'type': 'websocket.accept'})

@@ -552,6 +552,16 @@ def test_answered_pings_keep_the_connection(limits_srv):
         assert ws.recv(timeout=WAIT) == 'after'
 
 
+def test_busy_app_is_not_mistaken_for_a_dead_peer(limits_srv):
+    """An app that does not receive for longer than the ping timeout, while its client keeps
+    sending (and answering pings), keeps the connection: the unread pongs were our delay."""
+    with connect(limits_srv, '/slow-echo?pause=1.5', ping_interval=None) as ws:
+        messages = [f'm{i}' for i in range(40)]
+        for message in messages:
+            ws.send(message)
+        assert [ws.recv(timeout=WAIT) for _ in messages] == messages
+
+
 # --- RFC 6455 on the wire (raw frames to the ASGI echo) ----------------------------------------
 
 
