@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 pub(crate) use crate::ws::WsConfig;
-use pyo3::types::PyDict;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RuntimeMode {
@@ -124,7 +124,7 @@ impl Default for EngineConfig {
             ws: WsConfig {
                 max_message_size: 16 * 1024 * 1024,
                 ping_interval: Some(Duration::from_secs(20)),
-                ping_timeout: Duration::from_secs(20),
+                ping_timeout: Some(Duration::from_secs(20)),
             },
         }
     }
@@ -133,6 +133,11 @@ impl Default for EngineConfig {
 /// Seconds (float) as a duration; `0` (or less) = `None`.
 fn seconds(s: f64) -> Option<Duration> {
     (s > 0.0 && s.is_finite()).then(|| Duration::from_secs_f64(s))
+}
+
+/// The inverse of [`seconds`], for defaults.
+fn as_seconds(d: Option<Duration>) -> f64 {
+    d.map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn get<'py, T: for<'a> FromPyObject<'a, 'py>>(d: &Bound<'py, PyDict>, key: &str, default: T) -> PyResult<T> {
@@ -235,8 +240,8 @@ impl EngineConfig {
             websockets: get(d, "websockets", dflt.websockets)?,
             ws: WsConfig {
                 max_message_size: get(d, "ws_max_message_size", dflt.ws.max_message_size)?.max(1),
-                ping_interval: seconds(get(d, "ws_ping_interval", 20.0f64)?),
-                ping_timeout: seconds(get(d, "ws_ping_timeout", 20.0f64)?).unwrap_or(Duration::from_secs(86_400)),
+                ping_interval: seconds(get(d, "ws_ping_interval", as_seconds(dflt.ws.ping_interval))?),
+                ping_timeout: seconds(get(d, "ws_ping_timeout", as_seconds(dflt.ws.ping_timeout))?),
             },
         })
     }

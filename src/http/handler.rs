@@ -62,19 +62,31 @@ pub(crate) struct Shared<I> {
     pub(crate) ws: Option<Arc<WsConfig>>,
 }
 
+/// Serves one request. A WebSocket handshake (when the interface takes them) is checked first
+/// (a malformed one is a 400 without the app); the app then accepts it, and the session starts
+/// once hyper has switched protocols, or answers like any request (a refusal).
 pub(crate) async fn handle<I: Interface>(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     conn: Arc<ConnInfo>,
     shared: Arc<Shared<I>>,
     outbox: Arc<Outbox>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    if let Some(cfg) = shared.ws.as_ref() {
-        if crate::ws::is_upgrade(&req) {
-            let cfg = Arc::clone(cfg);
-            return handle_ws(req, conn, shared, outbox, cfg).await;
-        }
-    }
     let started = Instant::now();
+    let ws = match shared.ws.as_ref() {
+        Some(cfg) if crate::ws::is_upgrade(&req) => match crate::ws::handshake(&mut req, cfg) {
+            Ok(hs) => Some((hs, Arc::clone(cfg))),
+            Err(e) => {
+                shared
+                    .bridge
+                    .log(Level::Debug, || format!("invalid WebSocket handshake: {e}"));
+                return Ok(status_only(
+                    StatusCode::BAD_REQUEST,
+                    b"Bad Request: invalid WebSocket handshake",
+                ));
+            }
+        },
+        _ => None,
+    };
     let (head, body) = req.into_parts();
     if head.version == http::Version::HTTP_11 && !head.headers.contains_key(http::header::HOST) {
         // RFC 9112 §3.2: an HTTP/1.1 request without Host is malformed.
@@ -86,9 +98,13 @@ pub(crate) async fn handle<I: Interface>(
     let access = shared
         .access_log
         .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
-    let body = match RequestBody::prefetch(body, &head.headers).await {
-        Ok(b) => b,
-        Err(_) => return Ok(status_only(StatusCode::BAD_REQUEST, b"Bad Request")),
+    let body = if ws.is_some() {
+        RequestBody::Full(bytes::Bytes::new())
+    } else {
+        match RequestBody::prefetch(body, &head.headers).await {
+            Ok(b) => b,
+            Err(_) => return Ok(status_only(StatusCode::BAD_REQUEST, b"Bad Request")),
+        }
     };
     let (tx, rx) = Responder::new(outbox);
     let disconnect = Disconnect::new(Arc::clone(&shared.bridge));
@@ -101,64 +117,18 @@ pub(crate) async fn handle<I: Interface>(
         conn,
         rt: tokio::runtime::Handle::current(),
         bridge: Arc::clone(&shared.bridge),
-        websocket: false,
+        websocket: ws.is_some(),
     };
     Arc::clone(&shared.interface).dispatch(ctx);
-    let resp = match rx.await {
-        Ok(plan) => plan.into_response().await,
-        Err(_) => internal_error(),
+    let resp = match (rx.await, ws) {
+        (Ok(ResponsePlan::WebSocket(accept)), Some((hs, cfg))) => {
+            crate::ws::accepted(hs, accept, cfg, Arc::clone(&shared.bridge))
+        }
+        (Ok(plan), _) => plan.into_response().await,
+        (Err(_), _) => internal_error(),
     };
     // The head is out of the app's hands now; a streaming body watches the client itself.
     guard.0.take();
-    if let Some(facts) = access {
-        facts.emit(&shared.bridge, resp.status().as_u16(), started.elapsed());
-    }
-    Ok(resp)
-}
-
-/// A WebSocket handshake: checked here (a malformed one is a 400 without the app), then the
-/// app accepts (the session starts once hyper has switched protocols) or refuses.
-async fn handle_ws<I: Interface>(
-    mut req: Request<Incoming>,
-    conn: Arc<ConnInfo>,
-    shared: Arc<Shared<I>>,
-    outbox: Arc<Outbox>,
-    cfg: Arc<WsConfig>,
-) -> Result<Response<ResponseBody>, Infallible> {
-    let started = Instant::now();
-    let hs = match crate::ws::handshake(&mut req, &cfg) {
-        Ok(hs) => hs,
-        Err(e) => {
-            shared
-                .bridge
-                .log(Level::Debug, || format!("invalid WebSocket handshake: {e}"));
-            return Ok(status_only(
-                StatusCode::BAD_REQUEST,
-                b"Bad Request: invalid WebSocket handshake",
-            ));
-        }
-    };
-    let (head, _) = req.into_parts();
-    let access = shared
-        .access_log
-        .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
-    let (tx, rx) = Responder::new(outbox);
-    let ctx = RequestCtx {
-        head,
-        body: RequestBody::Full(bytes::Bytes::new()),
-        responder: tx,
-        disconnect: Disconnect::new(Arc::clone(&shared.bridge)),
-        conn,
-        rt: tokio::runtime::Handle::current(),
-        bridge: Arc::clone(&shared.bridge),
-        websocket: true,
-    };
-    Arc::clone(&shared.interface).dispatch(ctx);
-    let resp = match rx.await {
-        Ok(ResponsePlan::WebSocket(accept)) => crate::ws::accepted(hs, accept, cfg, Arc::clone(&shared.bridge)),
-        Ok(plan) => plan.into_response().await,
-        Err(_) => internal_error(),
-    };
     if let Some(facts) = access {
         facts.emit(&shared.bridge, resp.status().as_u16(), started.elapsed());
     }

@@ -34,8 +34,9 @@ pub(crate) struct WsConfig {
     pub(crate) max_message_size: usize,
     /// Pause between the server's pings; `None` sends none.
     pub(crate) ping_interval: Option<Duration>,
-    /// How long a ping may stay unanswered before the connection is dropped.
-    pub(crate) ping_timeout: Duration,
+    /// How long a ping may stay unanswered before the connection is dropped; `None` waits
+    /// forever.
+    pub(crate) ping_timeout: Option<Duration>,
 }
 
 /// What the app said when it accepted the connection.

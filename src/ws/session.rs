@@ -68,11 +68,13 @@ impl Session {
     async fn serve(mut self) -> u16 {
         let mut pending: Option<Event> = None;
         let interval = self.cfg.ping_interval;
-        let far = || Instant::now() + Duration::from_secs(86_400 * 365);
-        let mut next_ping = interval.map_or_else(far, |i| Instant::now() + i);
-        let mut pong_deadline: Option<Instant> = None;
-        let mut closing: Option<(u16, String)> = None;
-        let code = loop {
+        let pong_timeout = self.cfg.ping_timeout;
+        // Two timers for the whole session, re-armed in place (not one new timer per loop turn).
+        let ping = sleep_until(Instant::now() + interval.unwrap_or_default());
+        let pong = sleep_until(Instant::now());
+        tokio::pin!(ping, pong);
+        let mut awaiting_pong = false;
+        let (code, close) = loop {
             tokio::select! {
                 permit = self.events.reserve(), if pending.is_some() => {
                     // An app that stopped listening just no longer gets messages.
@@ -81,8 +83,8 @@ impl Session {
                     }
                     // No frame (so no pong) was read while the app was busy: that wait was
                     // ours, not the peer's.
-                    if pong_deadline.is_some() {
-                        pong_deadline = Some(Instant::now() + self.cfg.ping_timeout);
+                    if let (true, Some(t)) = (awaiting_pong, pong_timeout) {
+                        pong.as_mut().reset(Instant::now() + t);
                     }
                 }
                 frame = self.ws.next_frame(), if pending.is_none() => match frame {
@@ -94,7 +96,7 @@ impl Session {
                                 Assembled::More => {}
                                 Assembled::Fail(code, reason) => {
                                     let _ = self.ws.send(Frame::close(CloseCode::from(code), reason)).await;
-                                    break ABNORMAL;
+                                    break (ABNORMAL, None);
                                 }
                             }
                         }
@@ -102,9 +104,9 @@ impl Session {
                             // yawc queued the echoing close frame: send it, then we're done
                             // (the server closes the TCP connection first, RFC 6455 §7.1.1).
                             flush_queued(&mut self.ws).await;
-                            break frame.close_code().map_or(NO_STATUS, u16::from);
+                            break (frame.close_code().map_or(NO_STATUS, u16::from), None);
                         }
-                        OpCode::Pong => pong_deadline = None,
+                        OpCode::Pong => awaiting_pong = false,
                         // Pings are answered by yawc.
                         OpCode::Ping => {}
                     },
@@ -112,47 +114,44 @@ impl Session {
                         // A protocol error queued a close frame with its code (1002, 1007,
                         // 1009, ...): try to send it. A broken connection just ends.
                         flush_queued(&mut self.ws).await;
-                        break ABNORMAL;
+                        break (ABNORMAL, None);
                     }
                 },
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Text(b)) => {
                         if self.ws.send(Frame::text(b)).await.is_err() {
-                            break ABNORMAL;
+                            break (ABNORMAL, None);
                         }
                     }
                     Some(Command::Binary(b)) => {
                         if self.ws.send(Frame::binary(b)).await.is_err() {
-                            break ABNORMAL;
+                            break (ABNORMAL, None);
                         }
                     }
-                    Some(Command::Close(code, reason)) => {
-                        closing = Some((code, reason));
-                        break code;
-                    }
+                    Some(Command::Close(code, reason)) => break (code, Some(reason)),
                     // The app is gone without closing: a normal close.
-                    None => {
-                        closing = Some((1000, String::new()));
-                        break 1000;
-                    }
+                    None => break (1000, Some(String::new())),
                 },
-                () = sleep_until(next_ping) => {
-                    next_ping = interval.map_or_else(far, |i| Instant::now() + i);
-                    if pong_deadline.is_none() {
+                () = &mut ping, if interval.is_some() => {
+                    ping.as_mut().reset(Instant::now() + interval.unwrap_or_default());
+                    if !awaiting_pong {
                         if self.ws.send(Frame::ping(bytes::Bytes::new())).await.is_err() {
-                            break ABNORMAL;
+                            break (ABNORMAL, None);
                         }
-                        pong_deadline = Some(Instant::now() + self.cfg.ping_timeout);
+                        awaiting_pong = true;
+                        if let Some(t) = pong_timeout {
+                            pong.as_mut().reset(Instant::now() + t);
+                        }
                     }
                 }
                 // Not while a message waits for the app: no frame is read then, pongs included.
-                () = sleep_until(pong_deadline.unwrap_or_else(far)), if pong_deadline.is_some() && pending.is_none() => {
+                () = &mut pong, if awaiting_pong && pong_timeout.is_some() && pending.is_none() => {
                     // No pong in time: the peer is gone or stuck; drop the connection.
-                    break ABNORMAL;
+                    break (ABNORMAL, None);
                 }
             }
         };
-        if let Some((code, reason)) = closing {
+        if let Some(reason) = close {
             self.close(code, &reason).await;
         }
         // Never wait for an app that stopped receiving: if the queue is full, dropping our end

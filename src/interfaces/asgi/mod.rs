@@ -22,13 +22,12 @@ impl LoopInterface for Asgi {
         let bridge = req.bridge.clone();
         let res = (|| -> PyResult<()> {
             let scope = scope::build(py, &req, &self.root_path)?;
-            if req.websocket {
-                let proto = Bound::new(py, AsgiWsProtocol::new(req))?;
-                ctx.handler.call1(py, (scope, proto))?;
+            let proto = if req.websocket {
+                Bound::new(py, AsgiWsProtocol::new(req))?.into_any()
             } else {
-                let proto = Bound::new(py, AsgiHttpProtocol::new(req))?;
-                ctx.handler.call1(py, (scope, proto))?;
-            }
+                Bound::new(py, AsgiHttpProtocol::new(req))?.into_any()
+            };
+            ctx.handler.call1(py, (scope, proto))?;
             Ok(())
         })();
         if let Err(err) = res {
