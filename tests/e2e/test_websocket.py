@@ -540,6 +540,37 @@ def test_unanswered_pings_drop_the_connection(limits_srv):
     assert dropped, f'still connected after 10s; frames seen: {opcodes}'
 
 
+def frames_within(conn, seconds: float) -> list[int]:
+    """Opcodes of the frames that arrive within `seconds` (none answered); EOF fails."""
+    opcodes = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            opcodes.append(conn.recv_frame(timeout=left).opcode)
+        except TimeoutError:
+            break
+    return opcodes
+
+
+def test_ping_interval_0_sends_no_pings(server):
+    srv = server(ASGI_APP, '--interface', 'asgi', '--ws-ping-interval', '0', '--ws-ping-timeout', '0.2')
+    with raw_open(srv) as conn:
+        # 0 means "none", not a zero-length interval (which would ping without pause) nor a
+        # ping timeout that drops the silent client.
+        assert frames_within(conn, 1.0) == []
+        conn.send_text('still here')
+        assert conn.recv_message() == (OP_TEXT, b'still here')
+
+
+def test_ping_timeout_0_never_drops_a_silent_peer(server):
+    srv = server(ASGI_APP, '--interface', 'asgi', '--ws-ping-interval', '0.2', '--ws-ping-timeout', '0')
+    with raw_open(srv) as conn:
+        # Pings are sent but never answered: with no timeout the connection stays.
+        assert OP_PING in frames_within(conn, 1.5)
+        conn.send_text('still here')
+        assert conn.recv_message() == (OP_TEXT, b'still here')
+
+
 def test_answered_pings_keep_the_connection(limits_srv):
     """The client answers server pings (automatically) and sends none itself."""
     with connect(limits_srv, '/echo', ping_interval=None) as ws:
