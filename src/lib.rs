@@ -21,6 +21,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Whether this build is for a CPython with the GIL (false on free-threaded builds).
+    m.add("BUILD_GIL", !cfg!(Py_GIL_DISABLED))?;
     m.add_class::<server::Engine>()?;
     m.add_class::<bridge::Awaitable>()?;
     m.add_class::<interfaces::asgi::AsgiHttpProtocol>()?;

@@ -75,6 +75,11 @@ impl Awaitable {
         Bound::new(py, Self::with_state(State::Done(value)))
     }
 
+    /// An awaitable that raises `err` when awaited (an error the caller must see at `await`).
+    pub(crate) fn failed(py: Python<'_>, err: PyErr) -> PyResult<Bound<'_, Self>> {
+        Bound::new(py, Self::with_state(State::Failed(err)))
+    }
+
     /// One shared, immutable awaitable whose value is `None` (the result of a completed send).
     pub(crate) fn done_none(py: Python<'_>) -> PyResult<Bound<'_, Self>> {
         let obj = DONE_NONE.get_or_try_init(py, || -> PyResult<Py<Self>> {

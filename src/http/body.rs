@@ -10,71 +10,177 @@ use futures_core::Stream as _;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::ReaderStream;
 
 use super::disconnect::Disconnect;
 
-/// Bodies up to this size (by Content-Length) are read before the app is called, so the app's
-/// first read completes without a round trip to the network thread.
+/// Bodies up to this size (by Content-Length) are read ahead before the app is called, as far
+/// as they have already arrived, so the app's first read usually completes without a round trip
+/// to the network thread.
 pub(crate) const PREFETCH_LIMIT: u64 = 64 * 1024;
+
+/// How many times the read-ahead lets the connection task run (to move bytes already received
+/// into the body channel) without any new data before it gives up and calls the app: a yield
+/// costs nothing like a timer, and data still on the network is not waited for.
+const READ_AHEAD_YIELDS: u32 = 2;
 
 /// The request body handed to an interface.
 pub(crate) enum RequestBody {
     /// Entirely received already (possibly empty).
     Full(Bytes),
     /// Still arriving; read on the runtime thread.
-    Stream(Incoming),
+    Stream(BodyStream),
+}
+
+/// A request body still arriving, with what the read-ahead already took from it in front.
+pub(crate) struct BodyStream {
+    head: Option<Bytes>,
+    inc: Incoming,
+    /// Told when the body turns out malformed (e.g. a broken chunked encoding), so the request
+    /// flow can answer 400 if the app has not answered yet.
+    malformed: Option<oneshot::Sender<()>>,
 }
 
 impl RequestBody {
-    /// Reads small bodies whole; leaves large, chunked or `Expect: 100-continue` ones streaming
-    /// (the app decides whether to read those). `Err` when the client broke off the upload.
-    pub(crate) async fn prefetch(body: Incoming, headers: &http::HeaderMap) -> Result<Self, hyper::Error> {
+    /// Reads small bodies ahead, as far as they have already arrived; leaves large, chunked or
+    /// `Expect: 100-continue` ones untouched (the app decides whether to read those: polling
+    /// them would send `100 Continue`). `Err` when the body broke off during the read-ahead.
+    pub(crate) async fn prefetch(mut body: Incoming, headers: &http::HeaderMap) -> Result<Self, hyper::Error> {
         if body.is_end_stream() {
             return Ok(Self::Full(Bytes::new()));
         }
         let small = body.size_hint().exact().is_some_and(|n| n <= PREFETCH_LIMIT);
         let expects = headers.contains_key(http::header::EXPECT);
+        let stream = |head, inc| {
+            Self::Stream(BodyStream {
+                head,
+                inc,
+                malformed: None,
+            })
+        };
         if !small || expects {
-            return Ok(Self::Stream(body));
+            return Ok(stream(None, body));
         }
-        Ok(Self::Full(body.collect().await?.to_bytes()))
+        let mut parts = Collected::default();
+        let mut idle = 0;
+        loop {
+            match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        parts.push(data);
+                    }
+                    idle = 0;
+                }
+                Poll::Ready(Some(Err(e))) => return Err(e),
+                Poll::Ready(None) => return Ok(Self::Full(parts.into_bytes())),
+                Poll::Pending if idle < READ_AHEAD_YIELDS => {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Poll::Pending => return Ok(stream(parts.into_head(), body)),
+            }
+            if body.is_end_stream() {
+                return Ok(Self::Full(parts.into_bytes()));
+            }
+        }
     }
 }
 
-/// Reads the next data chunk of a streaming body; `None` at the end.
-pub(crate) async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, hyper::Error> {
-    loop {
-        match body.frame().await {
-            None => return Ok(None),
-            Some(Err(e)) => return Err(e),
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if !data.is_empty() {
-                        return Ok(Some(data));
+/// Chunks read ahead; one copy only when there are several.
+#[derive(Default)]
+struct Collected {
+    first: Option<Bytes>,
+    rest: Vec<u8>,
+}
+
+impl Collected {
+    fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        match self.first.take() {
+            None if self.rest.is_empty() => self.first = Some(data),
+            Some(first) => {
+                self.rest.extend_from_slice(&first);
+                self.rest.extend_from_slice(&data);
+            }
+            None => self.rest.extend_from_slice(&data),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        self.first.unwrap_or_else(|| Bytes::from(self.rest))
+    }
+
+    fn into_head(self) -> Option<Bytes> {
+        Some(self.into_bytes()).filter(|b| !b.is_empty())
+    }
+}
+
+/// Whether a body read error means the request itself is malformed (hyper's decoder rejected
+/// the framing: a bad chunk size line, an oversized chunk extension, ...) rather than a client
+/// that went away (a body cut short, a reset connection, an HTTP/2 stream reset).
+pub(crate) fn is_malformed(err: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return matches!(io.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData);
+        }
+        source = s.source();
+    }
+    false
+}
+
+impl BodyStream {
+    /// Resolves with `Ok` if the body turns out malformed while the app reads it.
+    pub(crate) fn on_malformed(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.malformed = Some(tx);
+        rx
+    }
+
+    /// Reads the next data chunk; `None` at the end.
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+        if let Some(head) = self.head.take() {
+            return Ok(Some(head));
+        }
+        loop {
+            match self.inc.frame().await {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    if is_malformed(&e) {
+                        if let Some(tx) = self.malformed.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    return Err(e);
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            return Ok(Some(data));
+                        }
                     }
                 }
             }
         }
     }
-}
 
-/// Reads a streaming body to its end.
-pub(crate) async fn read_all(body: &mut Incoming) -> Result<Bytes, hyper::Error> {
-    let mut first: Option<Bytes> = None;
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = next_chunk(body).await? {
-        match first.take() {
-            None if buf.is_empty() => first = Some(chunk),
-            Some(f) => {
-                buf.extend_from_slice(&f);
-                buf.extend_from_slice(&chunk);
-            }
-            None => buf.extend_from_slice(&chunk),
-        }
+    /// Whether nothing is left to read.
+    pub(crate) fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.inc.is_end_stream()
     }
-    Ok(first.unwrap_or_else(|| Bytes::from(buf)))
+
+    /// Reads the body to its end.
+    pub(crate) async fn read_all(&mut self) -> Result<Bytes, hyper::Error> {
+        let mut parts = Collected::default();
+        while let Some(chunk) = self.next_chunk().await? {
+            parts.push(chunk);
+        }
+        Ok(parts.into_bytes())
+    }
 }
 
 /// One item of a streamed response body: a chunk, or an error that aborts the response (the

@@ -27,6 +27,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
+use super::error_head::StampServer;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
 use crate::bridge::{Level, Outbox};
@@ -134,6 +135,32 @@ async fn detect(stream: &mut Stream, limit: Duration) -> Option<(Version, Bytes)
     }
 }
 
+/// The answer to an HTTP/1 request on a cleartext listener that serves HTTP/2 only (`--http 2`).
+const HTTP1_REFUSED: &[u8] = b"HTTP/1.1 505 HTTP Version Not Supported\r\n\
+server: granian\r\n\
+content-type: text/plain; charset=utf-8\r\n\
+content-length: 44\r\n\
+connection: close\r\n\r\n\
+This server speaks HTTP/2 only (--http 2).\r\n";
+
+/// How long a refused HTTP/1 client may take to read the answer and close.
+const REFUSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Answers an HTTP/1 client of an HTTP/2-only listener with a 505 instead of a silent close.
+/// The rest of its request is read and dropped for a moment, so that closing with unread data
+/// does not reset the connection before the client has read the answer.
+async fn refuse_http1(mut stream: Stream) {
+    use tokio::io::AsyncWriteExt;
+    if stream.write_all(HTTP1_REFUSED).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(REFUSE_LINGER, async {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
 /// A hyper connection that can be asked to finish gracefully.
 trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn graceful(self: Pin<&mut Self>);
@@ -214,8 +241,9 @@ pub(crate) fn spawn_connection<I: Interface>(
         let bridge = Arc::clone(&shared.bridge);
         let limit = protocols.first_read_timeout;
         let (io, version) = match (&protocols.tls, stream) {
-            (Some(acceptor), Stream::Tcp(tcp)) => {
-                let tls = match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+            // TLS on every listener it was asked for, Unix sockets included.
+            (Some(acceptor), stream) => {
+                let tls = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         bridge.log(Level::Debug, || format!("TLS handshake failed: {e}"));
@@ -234,14 +262,11 @@ pub(crate) fn spawn_connection<I: Interface>(
                     },
                     Version::H1,
                 ),
-                HttpMode::Http2 => (
-                    Io::Plain {
-                        prefix: Bytes::new(),
-                        stream,
-                    },
-                    Version::H2,
-                ),
-                HttpMode::Auto => match detect(&mut stream, limit).await {
+                mode => match detect(&mut stream, limit).await {
+                    Some((Version::H1, _)) if mode == HttpMode::Http2 => {
+                        refuse_http1(stream).await;
+                        return;
+                    }
                     Some((version, prefix)) => (Io::Plain { prefix, stream }, version),
                     None => return,
                 },
@@ -264,13 +289,16 @@ pub(crate) fn spawn_connection<I: Interface>(
                 Ok::<_, Infallible>(response)
             })
         });
-        let io = TokioIo::new(io);
         let res = match version {
             Version::H1 => {
+                let io = TokioIo::new(StampServer::new(io));
                 let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
                 drive(conn, &mut shutdown, IDLE_GRACE).await
             }
-            Version::H2 => drive(protocols.h2.serve_connection(io, svc), &mut shutdown, Duration::ZERO).await,
+            Version::H2 => {
+                let io = TokioIo::new(io);
+                drive(protocols.h2.serve_connection(io, svc), &mut shutdown, Duration::ZERO).await
+            }
         };
         if let Err(e) = res {
             bridge.log(Level::Debug, || format!("connection closed with error: {e}"));

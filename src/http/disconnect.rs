@@ -10,6 +10,9 @@ use crate::bridge::{lock, Awaitable, Bridge};
 
 pub(crate) struct Disconnect {
     fired: AtomicBool,
+    /// The engine cut the request short because its body was malformed (and answered 400):
+    /// what the app sees as a disconnect is the client's fault, not the app's.
+    malformed: AtomicBool,
     /// Awaitables waiting for the event, each with the value it resolves to (loop thread only).
     waiters: Mutex<Vec<(Py<Awaitable>, Py<PyAny>)>>,
     bridge: Arc<Bridge>,
@@ -19,6 +22,7 @@ impl Disconnect {
     pub(crate) fn new(bridge: Arc<Bridge>) -> Arc<Self> {
         Arc::new(Self {
             fired: AtomicBool::new(false),
+            malformed: AtomicBool::new(false),
             waiters: Mutex::new(Vec::new()),
             bridge,
         })
@@ -26,6 +30,16 @@ impl Disconnect {
 
     pub(crate) fn is_fired(&self) -> bool {
         self.fired.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_malformed(&self) -> bool {
+        self.malformed.load(Ordering::Acquire)
+    }
+
+    /// Fires because the request body was malformed (see `malformed`).
+    pub(crate) fn fire_malformed(self: &Arc<Self>) {
+        self.malformed.store(true, Ordering::Release);
+        self.fire();
     }
 
     /// Marks the client as gone and wakes Python waiters. Any thread; idempotent.

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 
 use super::body::{RequestBody, ResponseBody};
 use super::disconnect::{Disconnect, DisconnectGuard};
-use super::response::{internal_error, status_only, Responder, ResponsePlan};
+use super::response::{internal_error, status_only, without_body, Responder, ResponsePlan};
 use crate::access_log::AccessFacts;
 use crate::bridge::{Bridge, Level, Outbox, PyCtx};
 use crate::net::ConnInfo;
@@ -95,16 +95,21 @@ pub(crate) async fn handle<I: Interface>(
             b"Bad Request: missing Host header",
         ));
     }
+    let head_on_h2 = head.method == http::Method::HEAD && head.version == http::Version::HTTP_2;
     let access = shared
         .access_log
         .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
-    let body = if ws.is_some() {
+    let mut body = if ws.is_some() {
         RequestBody::Full(bytes::Bytes::new())
     } else {
         match RequestBody::prefetch(body, &head.headers).await {
             Ok(b) => b,
             Err(_) => return Ok(status_only(StatusCode::BAD_REQUEST, b"Bad Request")),
         }
+    };
+    let malformed = match &mut body {
+        RequestBody::Stream(s) => Some(s.on_malformed()),
+        RequestBody::Full(_) => None,
     };
     let (tx, rx) = Responder::new(outbox);
     let disconnect = Disconnect::new(Arc::clone(&shared.bridge));
@@ -120,12 +125,38 @@ pub(crate) async fn handle<I: Interface>(
         websocket: ws.is_some(),
     };
     Arc::clone(&shared.interface).dispatch(ctx);
-    let resp = match (rx.await, ws) {
-        (Ok(ResponsePlan::WebSocket(accept)), Some((hs, cfg))) => {
+    // The app's answer (`Err`: it dropped its responder without answering), or `None` when the
+    // request body turned out malformed before the app answered.
+    let answer = match malformed {
+        None => Some(rx.await),
+        Some(malformed) => {
+            tokio::pin!(rx);
+            tokio::select! {
+                biased;
+                answer = &mut rx => Some(answer),
+                // The body the app was reading is broken (e.g. bad chunked framing) and the app
+                // has not answered yet: the request is the client's fault, not the app's.
+                Ok(()) = malformed => None,
+            }
+        }
+    };
+    let resp = match (answer, ws) {
+        (Some(Ok(ResponsePlan::WebSocket(accept))), Some((hs, cfg))) => {
             crate::ws::accepted(hs, accept, cfg, Arc::clone(&shared.bridge))
         }
-        (Ok(plan), _) => plan.into_response().await,
-        (Err(_), _) => internal_error(),
+        (Some(Ok(plan)), _) if head_on_h2 => without_body(plan.into_response().await),
+        (Some(Ok(plan)), _) => plan.into_response().await,
+        (Some(Err(_)), _) => internal_error(),
+        (None, _) => {
+            // The app is told its client is gone (it stops quietly); a late answer is dropped.
+            if let Some(d) = guard.0.take() {
+                d.fire_malformed();
+            }
+            shared
+                .bridge
+                .log(Level::Debug, || "malformed request body: answered 400".to_owned());
+            status_only(StatusCode::BAD_REQUEST, b"Bad Request: malformed request body")
+        }
     };
     // The head is out of the app's hands now; a streaming body watches the client itself.
     guard.0.take();

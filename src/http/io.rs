@@ -7,14 +7,13 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::net::Stream;
 
 pub(crate) enum Io {
     Plain { prefix: Bytes, stream: Stream },
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Stream>>),
 }
 
 impl AsyncRead for Io {

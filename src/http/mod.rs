@@ -4,8 +4,10 @@
 pub(crate) mod body;
 pub(crate) mod conn;
 pub(crate) mod disconnect;
+pub(crate) mod error_head;
 pub(crate) mod handler;
 pub(crate) mod headers;
 pub(crate) mod io;
 pub(crate) mod pybytes;
 pub(crate) mod response;
+pub(crate) mod status;

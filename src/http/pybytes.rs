@@ -1,26 +1,57 @@
 //! Response body chunks from Python objects.
 
 use bytes::Bytes;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
+
+use super::headers::{bytes_like, Items};
 
 /// Bodies at least this large are shared with Python instead of copied.
 const ZERO_COPY_MIN: usize = 16 * 1024;
 
-/// Copies small bodies; shares large ones with Python (released on the next GIL acquisition).
+fn from_bytes(b: &Bound<'_, PyBytes>) -> Bytes {
+    let data = b.as_bytes();
+    if data.len() < ZERO_COPY_MIN {
+        return Bytes::copy_from_slice(data);
+    }
+    Bytes::from_owner(pyo3::pybacked::PyBackedBytes::from(b.clone()))
+}
+
+/// An RSGI body: `bytes` (small ones copied, large ones shared with Python until the next GIL
+/// acquisition), `str` (UTF-8), or another bytes-like object (copied).
 pub(crate) fn bytes_from_py(body: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(b) = body.cast::<PyBytes>() {
-        let data = b.as_bytes();
-        if data.len() < ZERO_COPY_MIN {
-            return Ok(Bytes::copy_from_slice(data));
-        }
-        return Ok(Bytes::from_owner(pyo3::pybacked::PyBackedBytes::from(b.clone())));
+        return Ok(from_bytes(b));
     }
     if let Ok(s) = body.cast::<PyString>() {
         return Ok(Bytes::copy_from_slice(s.to_str()?.as_bytes()));
     }
-    let v: Vec<u8> = body.extract()?;
-    Ok(Bytes::from(v))
+    match bytes_like(body, Items::Bytes)? {
+        Some(b) => Ok(Bytes::from(b.into_owned())),
+        None => Err(PyTypeError::new_err(format!(
+            "expected bytes or str, got {}",
+            body.get_type().name()?
+        ))),
+    }
+}
+
+/// An ASGI byte-string field (`body`, `bytes`): bytes-like, or missing / `None` for empty.
+/// `origin` and `field` name it in the error (`http.response.body 'body': expected bytes, got str`).
+pub(crate) fn asgi_bytes(value: Option<Bound<'_, PyAny>>, origin: &str, field: &str) -> PyResult<Bytes> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Bytes::new());
+    };
+    if let Ok(b) = value.cast::<PyBytes>() {
+        return Ok(from_bytes(b));
+    }
+    match bytes_like(&value, Items::Bytes)? {
+        Some(b) => Ok(Bytes::from(b.into_owned())),
+        None => Err(PyTypeError::new_err(format!(
+            "{origin} '{field}': expected bytes, got {}",
+            value.get_type().name()?
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -39,6 +70,25 @@ mod tests {
             let ba = pyo3::types::PyByteArray::new(py, b"xy");
             assert_eq!(&bytes_from_py(ba.as_any()).unwrap()[..], b"xy");
             assert!(bytes_from_py(py.None().bind(py)).is_err());
+        });
+    }
+
+    #[test]
+    fn asgi_fields_are_bytes_like_only() {
+        Python::attach(|py| {
+            let mv = py
+                .eval(pyo3::ffi::c_str!("memoryview(b'hello')[1:4]"), None, None)
+                .unwrap();
+            assert_eq!(&asgi_bytes(Some(mv), "m", "body").unwrap()[..], b"ell");
+            assert!(asgi_bytes(None, "m", "body").unwrap().is_empty());
+            assert!(asgi_bytes(Some(py.None().into_bound(py)), "m", "body")
+                .unwrap()
+                .is_empty());
+            let err = asgi_bytes(Some(PyString::new(py, "x").into_any()), "http.response.body", "body").unwrap_err();
+            assert_eq!(
+                err.value(py).to_string(),
+                "http.response.body 'body': expected bytes, got str"
+            );
         });
     }
 }

@@ -76,6 +76,20 @@ pub(crate) fn status_only(status: StatusCode, body: &'static [u8]) -> Response<R
     build(status, headers, ResponseBody::full(Bytes::from_static(body)))
 }
 
+/// The answer to a HEAD request on HTTP/2: the head the GET would have (its `content-length`
+/// included, when the body's size is known), and no body. (hyper's HTTP/1 does this itself;
+/// its HTTP/2 would send the body as DATA frames.) A streamed body is dropped unread, which
+/// tells the app its client is not listening, as HTTP/1 does.
+pub(crate) fn without_body(resp: Response<ResponseBody>) -> Response<ResponseBody> {
+    let (mut parts, body) = resp.into_parts();
+    if !parts.headers.contains_key(CONTENT_LENGTH) {
+        if let Some(n) = http_body::Body::size_hint(&body).exact() {
+            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
+    Response::from_parts(parts, ResponseBody::Empty)
+}
+
 pub(crate) fn internal_error() -> Response<ResponseBody> {
     status_only(StatusCode::INTERNAL_SERVER_ERROR, b"")
 }

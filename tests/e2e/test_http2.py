@@ -138,7 +138,12 @@ def test_http2_only_serves_prior_knowledge_and_refuses_http11(server):
         with contextlib.suppress(ConnectionResetError):
             while chunk := sock.recv(65536):
                 received += chunk
-    assert b'HTTP/1.1' not in received, received
+    # An HTTP/1.1 client is told why, in its own protocol, instead of seeing a silent close.
+    head, _, body = received.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 505 '), received
+    assert b'\r\nserver: granian' in head
+    assert b'\r\nconnection: close' in head
+    assert body == b'This server speaks HTTP/2 only (--http 2).\r\n'
     with open_h2(srv) as client:
         assert client.get('/').status == 200
 

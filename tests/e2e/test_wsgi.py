@@ -101,7 +101,7 @@ def test_environ_headers_are_joined_and_underscored_names_dropped(srv):
     assert env['CONTENT_TYPE'] == 'text/plain'
     assert env['CONTENT_LENGTH'] == '2'
     assert 'HTTP_CONTENT_TYPE' not in env and 'HTTP_CONTENT_LENGTH' not in env
-    assert env['HTTP_X_MULTI'] == 'one, two'
+    assert env['HTTP_X_MULTI'] == 'one,two'
     assert env['HTTP_COOKIE'] == 'a=1; b=2'
     assert 'HTTP_X_UNDER_SCORE' not in env
     assert env['HTTP_X_LATIN'] == 'caf\u00e9'

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -15,12 +14,13 @@ use tokio::sync::mpsc;
 
 use crate::bridge::{lock, Awaitable, Bridge};
 use crate::error::ClientDisconnected;
-use crate::http::body::{abort_stream, next_chunk, Chunk, RequestBody, ResponseBody};
+use crate::http::body::{abort_stream, BodyStream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
-use crate::http::headers::headers_from_py;
-use crate::http::pybytes::bytes_from_py;
+use crate::http::headers::{headers_from_py, Items};
+use crate::http::pybytes::asgi_bytes;
 use crate::http::response::{build, Responder, ResponsePlan};
+use crate::http::status::status_from_py;
 
 /// Chunks a streamed response may queue ahead of the socket before `send` waits.
 const STREAM_QUEUE: usize = 16;
@@ -28,7 +28,7 @@ const STREAM_QUEUE: usize = 16;
 enum Body {
     /// Not yet delivered to the app (possibly empty).
     Full(Bytes),
-    Stream(Arc<tokio::sync::Mutex<Incoming>>),
+    Stream(Arc<tokio::sync::Mutex<BodyStream>>),
     /// Everything was delivered (`more_body: False` sent).
     Done,
 }
@@ -74,12 +74,34 @@ pub(super) fn is(ty: &Bound<'_, PyString>, name: &Bound<'_, PyString>) -> bool {
     ty.is(name) || ty.to_str().is_ok_and(|t| name.to_str().is_ok_and(|n| t == n))
 }
 
+/// The message passed to `send`: a `dict` (what every app sends).
+pub(super) fn message_dict<'a, 'py>(
+    message: &'a Bound<'py, PyAny>,
+    expected: &str,
+) -> PyResult<&'a Bound<'py, PyDict>> {
+    message.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "ASGI send() takes a message dict ({expected}), got {}",
+            message
+                .get_type()
+                .name()
+                .map_or_else(|_| "object".into(), |n| n.to_string())
+        ))
+    })
+}
+
 pub(super) fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyString>> {
     let py = message.py();
     match message.get_item(intern!(py, "type"))? {
-        Some(t) => t
-            .cast_into::<PyString>()
-            .map_err(|_| PyTypeError::new_err("ASGI message 'type' must be a str")),
+        Some(t) => t.cast_into::<PyString>().map_err(|e| {
+            let got = e.into_inner();
+            PyTypeError::new_err(format!(
+                "ASGI message 'type': expected a str, got {}",
+                got.get_type()
+                    .name()
+                    .map_or_else(|_| "object".into(), |n| n.to_string())
+            ))
+        }),
         None => Err(PyValueError::new_err("ASGI message without a 'type' key")),
     }
 }
@@ -116,7 +138,7 @@ impl AsgiHttpProtocol {
     fn read_chunk<'py>(
         &self,
         py: Python<'py>,
-        inc: Arc<tokio::sync::Mutex<Incoming>>,
+        inc: Arc<tokio::sync::Mutex<BodyStream>>,
     ) -> PyResult<Bound<'py, Awaitable>> {
         let aw = Awaitable::pending(py)?;
         let target = aw.clone().unbind();
@@ -126,8 +148,8 @@ impl AsgiHttpProtocol {
         let task = self.rt.spawn(async move {
             let res = {
                 let mut inc = inc.lock().await;
-                next_chunk(&mut inc).await.map(|c| {
-                    let end = c.is_none() || hyper::body::Body::is_end_stream(&*inc);
+                inc.next_chunk().await.map(|c| {
+                    let end = c.is_none() || inc.is_end_stream();
                     (c.unwrap_or_default(), end)
                 })
             };
@@ -158,15 +180,11 @@ impl AsgiHttpProtocol {
         if !matches!(*phase, Phase::Init) {
             return Err(unexpected(ty, "'http.response.body'"));
         }
-        let status: u16 = match message.get_item(intern!(py, "status"))? {
-            Some(s) => s.extract()?,
-            None => return Err(PyValueError::new_err("'http.response.start' needs a 'status'")),
-        };
-        let status = StatusCode::from_u16(status)
-            .map_err(|_| PyValueError::new_err(format!("invalid HTTP status code: {status}")))?;
+        let origin = ty.to_str()?;
+        let status = status_from_py(message.get_item(intern!(py, "status"))?, origin)?;
         let headers = match message.get_item(intern!(py, "headers"))? {
-            Some(h) if !h.is_none() => headers_from_py(&h)?,
-            _ => HeaderMap::new(),
+            Some(h) => headers_from_py(&h, Items::Bytes, origin)?,
+            None => HeaderMap::new(),
         };
         *phase = Phase::Started { status, headers };
         Ok(())
@@ -178,10 +196,7 @@ impl AsgiHttpProtocol {
         ty: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, Awaitable>> {
         let py = message.py();
-        let chunk = match message.get_item(intern!(py, "body"))? {
-            Some(b) if !b.is_none() => bytes_from_py(&b)?,
-            _ => Bytes::new(),
-        };
+        let chunk = asgi_bytes(message.get_item(intern!(py, "body"))?, ty.to_str()?, "body")?;
         let more = match message.get_item(intern!(py, "more_body"))? {
             Some(m) => m.is_truthy()?,
             None => false,
@@ -246,6 +261,30 @@ impl AsgiHttpProtocol {
         }
     }
 
+    fn send_message<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
+        let py = message.py();
+        let message = message_dict(message, "http.response.*")?;
+        if matches!(*lock(&self.phase), Phase::Done) {
+            // ASGI: once the response is complete, "any further messages on the channel will be
+            // ignored" (not even checked: a late message cannot fail the request).
+            return Awaitable::done_none(py);
+        }
+        if self.disconnect.is_fired() {
+            return Err(ClientDisconnected::new_err("the client disconnected"));
+        }
+        let ty = message_type(message)?;
+        if is(&ty, intern!(py, "http.response.body")) {
+            self.send_body(message, &ty)
+        } else if is(&ty, intern!(py, "http.response.start")) {
+            self.send_start(message, &ty)?;
+            Awaitable::done_none(py)
+        } else if is(&ty, intern!(py, "http.response.pathsend")) {
+            self.send_pathsend(message, &ty)
+        } else {
+            Err(unexpected(&ty, "an 'http.response.*' message"))
+        }
+    }
+
     fn send_pathsend<'py>(
         &self,
         message: &Bound<'py, PyDict>,
@@ -253,8 +292,13 @@ impl AsgiHttpProtocol {
     ) -> PyResult<Bound<'py, Awaitable>> {
         let py = message.py();
         let path: PathBuf = match message.get_item(intern!(py, "path"))? {
-            Some(p) => p.extract()?,
-            None => return Err(PyValueError::new_err("'http.response.pathsend' needs a 'path'")),
+            Some(p) => p.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "http.response.pathsend 'path': expected a str or os.PathLike, got {}",
+                    p.get_type().name().map_or_else(|_| "object".into(), |n| n.to_string())
+                ))
+            })?,
+            None => return Err(PyValueError::new_err("http.response.pathsend needs a 'path'")),
         };
         let mut phase = lock(&self.phase);
         match std::mem::replace(&mut *phase, Phase::Done) {
@@ -307,22 +351,13 @@ impl AsgiHttpProtocol {
         }
     }
 
-    /// The ASGI `send` callable.
-    fn send<'py>(&self, message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, Awaitable>> {
+    /// The ASGI `send` callable. Every error (a malformed message, a message out of order, a
+    /// client that left) is raised by the returned awaitable, as `await send(...)` expects.
+    fn send<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
         let py = message.py();
-        if self.disconnect.is_fired() {
-            return Err(ClientDisconnected::new_err("the client disconnected"));
-        }
-        let ty = message_type(message)?;
-        if is(&ty, intern!(py, "http.response.body")) {
-            self.send_body(message, &ty)
-        } else if is(&ty, intern!(py, "http.response.start")) {
-            self.send_start(message, &ty)?;
-            Awaitable::done_none(py)
-        } else if is(&ty, intern!(py, "http.response.pathsend")) {
-            self.send_pathsend(message, &ty)
-        } else {
-            Err(unexpected(&ty, "an 'http.response.*' message"))
+        match self.send_message(message) {
+            Ok(aw) => Ok(aw),
+            Err(err) => Awaitable::failed(py, err),
         }
     }
 
@@ -330,6 +365,13 @@ impl AsgiHttpProtocol {
     #[getter]
     fn _disconnected(&self) -> bool {
         self.disconnect.is_fired()
+    }
+
+    /// Whether the engine answered 400 because the request body was malformed (the app's
+    /// failure to read it is then the client's fault).
+    #[getter]
+    fn _malformed(&self) -> bool {
+        self.disconnect.is_malformed()
     }
 
     /// Called by the worker when the app coroutine has ended. Returns a description of what

@@ -10,14 +10,15 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::protocol::{is, message_type, unexpected};
+use super::protocol::{is, message_dict, message_type, unexpected};
 use crate::bridge::{lock, Awaitable};
 use crate::error::ClientDisconnected;
 use crate::http::body::ResponseBody;
 use crate::http::handler::RequestCtx;
-use crate::http::headers::headers_from_py;
-use crate::http::pybytes::bytes_from_py;
+use crate::http::headers::{headers_from_py, Items};
+use crate::http::pybytes::asgi_bytes;
 use crate::http::response::{build, status_only, Responder, ResponsePlan};
+use crate::http::status::status_from_py;
 use crate::ws::{Accept, Command, Event, WsChannel};
 
 enum Phase {
@@ -78,6 +79,22 @@ fn optional<'py>(message: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Py
     Ok(message.get_item(key)?.filter(|v| !v.is_none()))
 }
 
+/// An optional field that must be a `T` when present; the error names the message and field.
+fn typed<'py, T: for<'a> FromPyObject<'a, 'py>>(
+    message: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+    origin: &str,
+    expected: &str,
+) -> PyResult<Option<T>> {
+    match optional(message, key)? {
+        None => Ok(None),
+        Some(v) => v.extract().map(Some).map_err(|_| {
+            let got = v.get_type().name().map_or_else(|_| "object".into(), |n| n.to_string());
+            pyo3::exceptions::PyTypeError::new_err(format!("{origin} '{key}': expected {expected}, got {got}"))
+        }),
+    }
+}
+
 impl AsgiWsProtocol {
     pub(super) fn new(req: RequestCtx) -> Self {
         Self {
@@ -95,15 +112,16 @@ impl AsgiWsProtocol {
 
     fn accept(&self, message: &Bound<'_, PyDict>) -> PyResult<()> {
         let py = message.py();
-        let subprotocol = match optional(message, intern!(py, "subprotocol"))? {
+        let origin = "websocket.accept";
+        let subprotocol = match typed::<String>(message, intern!(py, "subprotocol"), origin, "a str")? {
             Some(s) => Some(
-                HeaderValue::from_str(&s.extract::<String>()?)
-                    .map_err(|_| PyValueError::new_err("invalid WebSocket subprotocol"))?,
+                HeaderValue::from_str(&s)
+                    .map_err(|_| PyValueError::new_err(format!("{origin} 'subprotocol': invalid value {s:?}")))?,
             ),
             None => None,
         };
-        let headers = match optional(message, intern!(py, "headers"))? {
-            Some(h) => headers_from_py(&h)?,
+        let headers = match message.get_item(intern!(py, "headers"))? {
+            Some(h) => headers_from_py(&h, Items::Bytes, origin)?,
             None => HeaderMap::new(),
         };
         let Some(ends) = self.channel.take_ends() else {
@@ -117,16 +135,94 @@ impl AsgiWsProtocol {
         Ok(())
     }
 
+    fn send_message<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
+        let py = message.py();
+        let message = message_dict(message, "websocket.*")?;
+        let ty = message_type(message)?;
+        let mut phase = lock(&self.phase);
+        match &mut *phase {
+            Phase::Connecting | Phase::Handshake => {
+                if is(&ty, intern!(py, "websocket.accept")) {
+                    self.accept(message)?;
+                    *phase = Phase::Accepted;
+                } else if is(&ty, intern!(py, "websocket.close")) {
+                    self.respond(ResponsePlan::Ready(status_only(StatusCode::FORBIDDEN, b"")));
+                    *phase = Phase::Closed;
+                } else if is(&ty, intern!(py, "websocket.http.response.start")) {
+                    let origin = "websocket.http.response.start";
+                    let status = status_from_py(message.get_item(intern!(py, "status"))?, origin)?;
+                    let headers = match message.get_item(intern!(py, "headers"))? {
+                        Some(h) => headers_from_py(&h, Items::Bytes, origin)?,
+                        None => HeaderMap::new(),
+                    };
+                    *phase = Phase::Denial {
+                        status,
+                        headers,
+                        body: Vec::new(),
+                    };
+                } else {
+                    return Err(unexpected(
+                        &ty,
+                        "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'",
+                    ));
+                }
+                Awaitable::done_none(py)
+            }
+            Phase::Denial { status, headers, body } => {
+                if !is(&ty, intern!(py, "websocket.http.response.body")) {
+                    return Err(unexpected(&ty, "'websocket.http.response.body'"));
+                }
+                let chunk = asgi_bytes(
+                    message.get_item(intern!(py, "body"))?,
+                    "websocket.http.response.body",
+                    "body",
+                )?;
+                body.extend_from_slice(&chunk);
+                let more = match optional(message, intern!(py, "more_body"))? {
+                    Some(m) => m.is_truthy()?,
+                    None => false,
+                };
+                if !more {
+                    let body = Bytes::from(std::mem::take(body));
+                    let mut headers = std::mem::take(headers);
+                    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                    let resp = build(*status, headers, ResponseBody::full(body));
+                    self.respond(ResponsePlan::Ready(resp));
+                    *phase = Phase::Closed;
+                }
+                Awaitable::done_none(py)
+            }
+            Phase::Accepted => {
+                if is(&ty, intern!(py, "websocket.send")) {
+                    let cmd = Self::data_command(message)?;
+                    drop(phase);
+                    self.channel.send(py, cmd, closed_error)
+                } else if is(&ty, intern!(py, "websocket.close")) {
+                    let origin = "websocket.close";
+                    let code =
+                        typed::<u16>(message, intern!(py, "code"), origin, "an int (1000-4999)")?.unwrap_or(1000);
+                    let reason = typed::<String>(message, intern!(py, "reason"), origin, "a str")?.unwrap_or_default();
+                    *phase = Phase::Closed;
+                    drop(phase);
+                    self.channel.send(py, Command::Close(code, reason), closed_error)
+                } else {
+                    Err(unexpected(&ty, "'websocket.send' or 'websocket.close'"))
+                }
+            }
+            Phase::Closed => Err(closed_error()),
+        }
+    }
+
     fn data_command(message: &Bound<'_, PyDict>) -> PyResult<Command> {
         let py = message.py();
+        let origin = "websocket.send";
         if let Some(b) = optional(message, intern!(py, "bytes"))? {
-            return Ok(Command::Binary(bytes_from_py(&b)?));
+            return Ok(Command::Binary(asgi_bytes(Some(b), origin, "bytes")?));
         }
-        if let Some(t) = optional(message, intern!(py, "text"))? {
-            let t = t.cast_into::<PyString>()?;
+        if let Some(t) = typed::<Bound<'_, PyString>>(message, intern!(py, "text"), origin, "a str")? {
             return Ok(Command::Text(Bytes::copy_from_slice(t.to_str()?.as_bytes())));
         }
-        Err(PyValueError::new_err("'websocket.send' needs 'bytes' or 'text'"))
+        Err(PyValueError::new_err("websocket.send needs 'bytes' or 'text'"))
     }
 }
 
@@ -155,90 +251,12 @@ impl AsgiWsProtocol {
         }
     }
 
-    /// The ASGI `send` callable.
-    fn send<'py>(&self, message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, Awaitable>> {
+    /// The ASGI `send` callable. Every error is raised by the returned awaitable.
+    fn send<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
         let py = message.py();
-        let ty = message_type(message)?;
-        let mut phase = lock(&self.phase);
-        match &mut *phase {
-            Phase::Connecting | Phase::Handshake => {
-                if is(&ty, intern!(py, "websocket.accept")) {
-                    self.accept(message)?;
-                    *phase = Phase::Accepted;
-                } else if is(&ty, intern!(py, "websocket.close")) {
-                    self.respond(ResponsePlan::Ready(status_only(StatusCode::FORBIDDEN, b"")));
-                    *phase = Phase::Closed;
-                } else if is(&ty, intern!(py, "websocket.http.response.start")) {
-                    let status: u16 = match message.get_item(intern!(py, "status"))? {
-                        Some(s) => s.extract()?,
-                        None => {
-                            return Err(PyValueError::new_err(
-                                "'websocket.http.response.start' needs a 'status'",
-                            ))
-                        }
-                    };
-                    let status = StatusCode::from_u16(status)
-                        .map_err(|_| PyValueError::new_err(format!("invalid HTTP status code: {status}")))?;
-                    let headers = match optional(message, intern!(py, "headers"))? {
-                        Some(h) => headers_from_py(&h)?,
-                        None => HeaderMap::new(),
-                    };
-                    *phase = Phase::Denial {
-                        status,
-                        headers,
-                        body: Vec::new(),
-                    };
-                } else {
-                    return Err(unexpected(
-                        &ty,
-                        "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'",
-                    ));
-                }
-                Awaitable::done_none(py)
-            }
-            Phase::Denial { status, headers, body } => {
-                if !is(&ty, intern!(py, "websocket.http.response.body")) {
-                    return Err(unexpected(&ty, "'websocket.http.response.body'"));
-                }
-                if let Some(b) = optional(message, intern!(py, "body"))? {
-                    body.extend_from_slice(&bytes_from_py(&b)?);
-                }
-                let more = match optional(message, intern!(py, "more_body"))? {
-                    Some(m) => m.is_truthy()?,
-                    None => false,
-                };
-                if !more {
-                    let body = Bytes::from(std::mem::take(body));
-                    let mut headers = std::mem::take(headers);
-                    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-                    let resp = build(*status, headers, ResponseBody::full(body));
-                    self.respond(ResponsePlan::Ready(resp));
-                    *phase = Phase::Closed;
-                }
-                Awaitable::done_none(py)
-            }
-            Phase::Accepted => {
-                if is(&ty, intern!(py, "websocket.send")) {
-                    let cmd = Self::data_command(message)?;
-                    drop(phase);
-                    self.channel.send(py, cmd, closed_error)
-                } else if is(&ty, intern!(py, "websocket.close")) {
-                    let code: u16 = match optional(message, intern!(py, "code"))? {
-                        Some(c) => c.extract()?,
-                        None => 1000,
-                    };
-                    let reason: String = match optional(message, intern!(py, "reason"))? {
-                        Some(r) => r.extract()?,
-                        None => String::new(),
-                    };
-                    *phase = Phase::Closed;
-                    drop(phase);
-                    self.channel.send(py, Command::Close(code, reason), closed_error)
-                } else {
-                    Err(unexpected(&ty, "'websocket.send' or 'websocket.close'"))
-                }
-            }
-            Phase::Closed => Err(closed_error()),
+        match self.send_message(message) {
+            Ok(aw) => Ok(aw),
+            Err(err) => Awaitable::failed(py, err),
         }
     }
 

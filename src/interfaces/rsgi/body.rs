@@ -3,14 +3,13 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use hyper::body::Incoming;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::bridge::{lock, Awaitable, Bridge};
 use crate::error::RSGIProtocolClosed;
-use crate::http::body::{next_chunk, read_all};
+use crate::http::body::BodyStream;
 
 /// Reads a streaming body on the runtime and resolves `aw` on the loop thread with
 /// `PyBytes`, or with `on_end()` when the body is over.
@@ -18,7 +17,7 @@ pub(super) fn spawn_read<'py>(
     py: Python<'py>,
     rt: &tokio::runtime::Handle,
     bridge: &Arc<Bridge>,
-    body: Arc<tokio::sync::Mutex<Incoming>>,
+    body: Arc<tokio::sync::Mutex<BodyStream>>,
     whole: bool,
 ) -> PyResult<Bound<'py, Awaitable>> {
     let aw = Awaitable::pending(py)?;
@@ -28,9 +27,9 @@ pub(super) fn spawn_read<'py>(
         let res: Result<Option<Bytes>, hyper::Error> = {
             let mut body = body.lock().await;
             if whole {
-                read_all(&mut body).await.map(Some)
+                body.read_all().await.map(Some)
             } else {
-                next_chunk(&mut body).await
+                body.next_chunk().await
             }
         };
         bridge.push(Box::new(move |py, _| {
@@ -48,7 +47,7 @@ pub(super) fn spawn_read<'py>(
 
 enum IterState {
     Full(Option<Bytes>),
-    Stream(Arc<tokio::sync::Mutex<Incoming>>),
+    Stream(Arc<tokio::sync::Mutex<BodyStream>>),
 }
 
 /// The async iterator returned by `protocol.__aiter__()`.
@@ -69,7 +68,7 @@ impl RsgiBodyIter {
         }
     }
 
-    pub(super) fn stream(body: Incoming, rt: tokio::runtime::Handle, bridge: Arc<Bridge>) -> Self {
+    pub(super) fn stream(body: BodyStream, rt: tokio::runtime::Handle, bridge: Arc<Bridge>) -> Self {
         Self {
             state: Mutex::new(IterState::Stream(Arc::new(tokio::sync::Mutex::new(body)))),
             rt,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
@@ -16,9 +16,10 @@ use crate::bridge::{lock, Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
-use crate::http::headers::headers_from_py;
+use crate::http::headers::{headers_from_py, Items};
 use crate::http::pybytes::bytes_from_py as body_bytes;
 use crate::http::response::{build, Responder, ResponsePlan};
+use crate::http::status::status_from_u16 as status_code;
 
 /// Chunks a stream response may queue ahead of the socket before `send_*` waits.
 const STREAM_QUEUE: usize = 16;
@@ -42,14 +43,12 @@ pub(crate) struct RsgiHttpProtocol {
     head_only: bool,
 }
 
-fn status_code(status: u16) -> PyResult<StatusCode> {
-    StatusCode::from_u16(status).map_err(|_| PyValueError::new_err(format!("invalid HTTP status code: {status}")))
-}
-
-fn headers_arg(headers: Option<&Bound<'_, PyAny>>) -> PyResult<HeaderMap> {
+/// The `headers` argument of a response method (`origin`, for errors): `str` pairs as lists or
+/// tuples (bytes accepted too).
+fn headers_arg(headers: Option<&Bound<'_, PyAny>>, origin: &str) -> PyResult<HeaderMap> {
     match headers {
-        Some(h) if !h.is_none() => headers_from_py(h),
-        _ => Ok(HeaderMap::new()),
+        Some(h) => headers_from_py(h, Items::Text, origin),
+        None => Ok(HeaderMap::new()),
     }
 }
 
@@ -87,12 +86,12 @@ impl RsgiHttpProtocol {
         }
     }
 
-    fn respond_full(&self, status: u16, headers: Option<&Bound<'_, PyAny>>, body: Bytes) -> PyResult<()> {
+    fn respond_full(&self, origin: &str, status: u16, headers: Option<&Bound<'_, PyAny>>, body: Bytes) -> PyResult<()> {
         if lock(&self.responder).is_none() {
             return Ok(());
         }
         let status = status_code(status)?;
-        let headers = headers_arg(headers)?;
+        let headers = headers_arg(headers, origin)?;
         self.respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(body))));
         Ok(())
     }
@@ -123,7 +122,7 @@ impl RsgiHttpProtocol {
 
     #[pyo3(signature = (status=200, headers=None))]
     fn response_empty(&self, status: u16, headers: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        self.respond_full(status, headers, Bytes::new())
+        self.respond_full("response_empty", status, headers, Bytes::new())
     }
 
     #[pyo3(signature = (status=200, headers=None, body=None))]
@@ -137,7 +136,7 @@ impl RsgiHttpProtocol {
             Some(s) => Bytes::copy_from_slice(s.to_str()?.as_bytes()),
             None => Bytes::new(),
         };
-        self.respond_full(status, headers, body)
+        self.respond_full("response_str", status, headers, body)
     }
 
     #[pyo3(signature = (status=200, headers=None, body=None))]
@@ -154,7 +153,7 @@ impl RsgiHttpProtocol {
             Some(b) => body_bytes(b)?,
             None => Bytes::new(),
         };
-        self.respond_full(status, headers, body)
+        self.respond_full("response_bytes", status, headers, body)
     }
 
     fn response_file(&self, status: u16, headers: Option<&Bound<'_, PyAny>>, file: PathBuf) -> PyResult<()> {
@@ -163,7 +162,7 @@ impl RsgiHttpProtocol {
         }
         self.respond(ResponsePlan::File {
             status: status_code(status)?,
-            headers: headers_arg(headers)?,
+            headers: headers_arg(headers, "response_file")?,
             path: file,
             range: None,
         });
@@ -188,7 +187,7 @@ impl RsgiHttpProtocol {
         }
         self.respond(ResponsePlan::File {
             status: status_code(status)?,
-            headers: headers_arg(headers)?,
+            headers: headers_arg(headers, "response_file_range")?,
             path: file,
             range: Some((start, end)),
         });
@@ -198,7 +197,7 @@ impl RsgiHttpProtocol {
     #[pyo3(signature = (status=200, headers=None))]
     fn response_stream(&self, status: u16, headers: Option<&Bound<'_, PyAny>>) -> PyResult<RsgiStreamTransport> {
         let status = status_code(status)?;
-        let headers = headers_arg(headers)?;
+        let headers = headers_arg(headers, "response_stream")?;
         let Some(tx) = lock(&self.responder).take() else {
             return Err(RSGIProtocolError::new_err("a response was already sent"));
         };
@@ -217,6 +216,19 @@ impl RsgiHttpProtocol {
             bridge: Arc::clone(&self.bridge),
             discard: self.head_only,
         })
+    }
+
+    /// Whether the client went away before the response was complete.
+    #[getter]
+    fn _disconnected(&self) -> bool {
+        self.disconnect.is_fired()
+    }
+
+    /// Whether the engine answered 400 because the request body was malformed (the app's
+    /// failure to read it is then the client's fault).
+    #[getter]
+    fn _malformed(&self) -> bool {
+        self.disconnect.is_malformed()
     }
 
     /// Finishes when the client has disconnected.

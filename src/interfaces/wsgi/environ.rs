@@ -41,14 +41,15 @@ pub(super) fn header_key(name: &str) -> Option<String> {
     Some(key)
 }
 
-/// How repeated fields are combined into one value: `; ` for cookies (RFC 6265 section 5.4,
-/// what HTTP/2 clients split a cookie header into), `, ` for every other field (RFC 9110
-/// section 5.3).
+/// How repeated fields are combined into one value: `; ` for cookies (RFC 9113 section 8.2.3:
+/// HTTP/2 clients split a cookie header into several), `,` for every other field (RFC 9110
+/// section 5.3 allows either; `,` without a space is what gunicorn and Granian put in the
+/// environ, so apps that split on `,` see the same values).
 pub(super) fn join_separator(name: &HeaderName) -> &'static [u8] {
     if name == http::header::COOKIE {
         b"; "
     } else {
-        b", "
+        b","
     }
 }
 
@@ -241,7 +242,7 @@ mod tests {
         map.append("cookie", HeaderValue::from_static("b=2"));
         map.append("x-single", HeaderValue::from_static("only"));
         let name = HeaderName::from_static("x-multi");
-        assert_eq!(&*joined(&name, map.get_all(&name).iter()), b"one, two, three");
+        assert_eq!(&*joined(&name, map.get_all(&name).iter()), b"one,two,three");
         assert_eq!(
             &*joined(&http::header::COOKIE, map.get_all(http::header::COOKIE).iter()),
             b"a=1; b=2"

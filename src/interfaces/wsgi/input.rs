@@ -9,7 +9,6 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use hyper::body::Incoming;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -17,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::bridge::lock;
 use crate::error::ClientDisconnected;
-use crate::http::body::{next_chunk, RequestBody};
+use crate::http::body::{BodyStream, RequestBody};
 
 /// Chunks the reader task may forward ahead of the application.
 const READ_AHEAD: usize = 4;
@@ -28,7 +27,7 @@ enum Source {
     /// Nothing more to read.
     Eof,
     /// Body not touched yet: nothing is read (and no `100 Continue` sent) until the app asks.
-    Idle(Incoming, tokio::runtime::Handle),
+    Idle(BodyStream, tokio::runtime::Handle),
     Reading(mpsc::Receiver<Received>),
     /// Another thread is waiting for a chunk.
     Busy,
@@ -46,14 +45,14 @@ pub(crate) struct WsgiInput {
     st: Mutex<State>,
 }
 
-fn spawn_reader(mut body: Incoming, rt: &tokio::runtime::Handle) -> mpsc::Receiver<Received> {
+fn spawn_reader(mut body: BodyStream, rt: &tokio::runtime::Handle) -> mpsc::Receiver<Received> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     rt.spawn(async move {
         loop {
             let res = tokio::select! {
                 biased;
                 () = tx.closed() => return,
-                res = next_chunk(&mut body) => res,
+                res = body.next_chunk() => res,
             };
             match res {
                 Ok(Some(chunk)) => {

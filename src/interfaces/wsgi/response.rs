@@ -119,28 +119,53 @@ fn header_str<'a, 'py>(item: &'a Bound<'py, PyAny>, what: &str) -> PyResult<&'a 
     })
 }
 
-/// The response headers: a list of `(name, value)` tuples of `str`.
+fn not_a_list(headers: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!(
+        "start_response(): headers must be a list of (name, value) tuples, got {}",
+        type_name(headers)
+    ))
+}
+
+/// One header: a `(name, value)` tuple as PEP 3333 says, or a 2-item list as apps also write.
+fn header_pair<'py>(item: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let (name, value) = if let Ok(t) = item.cast::<PyTuple>() {
+        if t.len() != 2 {
+            return None;
+        }
+        (t.get_item(0), t.get_item(1))
+    } else {
+        let l = item.cast::<PyList>().ok().filter(|l| l.len() == 2)?;
+        (l.get_item(0), l.get_item(1))
+    };
+    Some((name.ok()?, value.ok()?))
+}
+
+/// The response headers: a list of `(name, value)` tuples (or 2-item lists) of `str`.
 pub(super) fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<(HeaderMap, Option<u64>)> {
     let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = headers.cast::<PyList>() {
         l.iter().collect()
     } else if let Ok(t) = headers.cast::<PyTuple>() {
         t.iter().collect()
+    } else if headers.is_instance_of::<PyString>()
+        || headers.is_instance_of::<PyBytes>()
+        || headers.is_instance_of::<pyo3::types::PyDict>()
+    {
+        return Err(not_a_list(headers));
     } else {
-        return Err(PyTypeError::new_err(format!(
-            "start_response(): headers must be a list of (name, value) tuples, got {}",
-            type_name(headers)
-        )));
+        headers
+            .try_iter()
+            .map_err(|_| not_a_list(headers))?
+            .collect::<PyResult<_>>()?
     };
     let mut map = HeaderMap::with_capacity(items.len());
     let mut content_length = None;
     for item in &items {
-        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
+        let (name, value) = header_pair(item).ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "start_response(): each header must be a (name, value) tuple, got {}",
                 item.repr().map_or_else(|_| "?".into(), |r| r.to_string())
             ))
         })?;
-        let (name, value) = (pair.get_borrowed_item(0)?, pair.get_borrowed_item(1)?);
         let name = header_str(&name, "name")?;
         let value = header_str(&value, "value")?;
         let name_b = latin1_bytes(name, "header name")?;
@@ -399,6 +424,11 @@ impl StartResponse {
     }
 
     /// Whether the client is known to be gone.
+    /// Whether the engine answered 400 because the request body was malformed.
+    pub(super) fn body_malformed(&self) -> bool {
+        self.disconnect.is_malformed()
+    }
+
     pub(super) fn client_gone(&self) -> bool {
         self.disconnect.is_fired() || matches!(lock(&self.st).out, Out::Gone)
     }
@@ -511,6 +541,27 @@ mod tests {
             assert!(!map.contains_key("transfer-encoding"));
             assert_eq!(map.get_all("set-cookie").iter().count(), 2);
             assert_eq!(map["x-latin"].as_bytes(), b"caf\xe9");
+
+            let lists = py
+                .eval(
+                    pyo3::ffi::c_str!("[['X-A', '1'], ('X-A', '2'), ['Content-Type', 'text/plain']]"),
+                    None,
+                    None,
+                )
+                .unwrap();
+            let (map, _) = parse_headers(&lists).unwrap();
+            let all: Vec<_> = map.get_all("x-a").iter().collect();
+            assert_eq!(all, ["1", "2"]);
+            assert_eq!(map["content-type"], "text/plain");
+            let gen = py
+                .eval(pyo3::ffi::c_str!("(h for h in [('X-B', '1')])"), None, None)
+                .unwrap();
+            assert_eq!(parse_headers(&gen).unwrap().0["x-b"], "1");
+            let bad = PyList::new(py, [["X", "1", "2"]]).unwrap();
+            assert!(parse_headers(bad.as_any())
+                .unwrap_err()
+                .to_string()
+                .contains("(name, value) tuple"));
 
             let bad = PyList::new(py, [("X", "a\r\nb")]).unwrap();
             assert!(parse_headers(bad.as_any())

@@ -118,6 +118,12 @@ fn close(it: &Bound<'_, PyAny>) -> PyResult<()> {
 /// Logs an application failure and answers it (500, or an aborted stream).
 fn report(py: Python<'_>, objs: &AppObjects, sr: &StartResponse, err: PyErr, bridge: &Bridge) {
     sr.fail();
+    if sr.body_malformed() {
+        bridge.log(Level::Debug, || {
+            format!("WSGI request answered 400 (malformed request body); the application raised: {err}")
+        });
+        return;
+    }
     let client_gone =
         err.is_instance_of::<ClientDisconnected>(py) || (sr.client_gone() && err.is_instance_of::<PyOSError>(py));
     if client_gone {
