@@ -46,6 +46,8 @@ class Opt:
     multi: bool = False
     #: Env var name when it is not derived from the flag.
     env: str | None = None
+    #: Further env var names read when `envvar` is not set (other spellings of 1.x names).
+    env_aliases: tuple[str, ...] = ()
     #: What `--help` shows as the default when the field default (None) means "computed".
     default_text: str | None = None
 
@@ -59,6 +61,13 @@ class Opt:
         if self.flag is None:
             return None
         return self.env or 'GRANIAN_' + self.flag.lstrip('-').replace('-', '_').upper()
+
+    @property
+    def envvars(self) -> tuple[str, ...]:
+        """Every env var read for this option, first one set wins: `envvar`, then `env_aliases`."""
+        if self.envvar is None:
+            return ()
+        return (self.envvar, *self.env_aliases)
 
 
 def setting(default: Any, flag: str | None, help: str, **kwargs: Any) -> Any:  # noqa: A002

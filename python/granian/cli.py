@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from typing import Any
 
@@ -28,19 +29,31 @@ from granian.errors import ConfigurationError, FatalError, StartupError
 _NESTED = '__'
 
 
-class DurationType(click.ParamType):
-    """Seconds, or a compact `1d2h3m4s` string, within optional bounds."""
+class Duration(click.ParamType):
+    """A click type for durations, converted to whole seconds (an `int`).
+
+    Accepts seconds (`90`) or `d`, `h`, `m`, `s` parts in that order, each optional (`10m`,
+    `1h30m`, `10d10h10m10s`). `Duration(5, 600)` also checks the inclusive bounds, in seconds.
+    Anything else fails with `'<value>' is not a valid duration`.
+    """
 
     name = 'duration'
 
-    def __init__(self, lo: int | None, hi: int | None) -> None:
-        self.lo, self.hi = lo, hi
+    def __init__(self, min: int | None = None, max: int | None = None) -> None:  # noqa: A002
+        self.min, self.max = min, max
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            return parse_duration(value, self.lo, self.hi)
+            return parse_duration(value, self.min, self.max)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+    def __repr__(self) -> str:
+        return f'Duration({self.min!r}, {self.max!r})'
+
+
+#: Former name of `Duration`.
+DurationType = Duration
 
 
 class OctalType(click.ParamType):
@@ -56,9 +69,24 @@ class OctalType(click.ParamType):
 
 
 class _Option(click.Option):
-    """A click option whose error messages name the flag only, as `--help` already shows the env var."""
+    """A click option whose error messages name what the user set: the flag, or the env var.
+
+    A bad value given on the command line is reported as `'--flag'`; one read from the
+    environment as `'GRANIAN_...'` (the variable actually set), so the one-line error points
+    at the place to fix.
+    """
+
+    def env_in_use(self, ctx: click.Context | None) -> str | None:
+        """The env var this option's value was read from, or None when it was not."""
+        if ctx is None or self.name is None or ctx.get_parameter_source(self.name) != ParameterSource.ENVIRONMENT:
+            return None
+        names = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+        return next((name for name in names if os.environ.get(name)), None)
 
     def get_error_hint(self, ctx: click.Context | None) -> str:
+        env = self.env_in_use(ctx)
+        if env is not None:
+            return f"'{env}'"
         return click.Parameter.get_error_hint(self, ctx)  # type: ignore[arg-type]
 
 
@@ -69,7 +97,7 @@ def _click_type(opt: Opt, legacy: tuple[str, ...] = ()) -> click.ParamType:
     if kind == 'float':
         return click.FloatRange(opt.min, opt.max)
     if kind == 'duration':
-        return DurationType(opt.min, opt.max)
+        return Duration(opt.min, opt.max)
     if kind == 'choice':
         assert opt.choices is not None
         return click.Choice([*opt.choices.values(), *legacy], case_sensitive=False)
@@ -93,7 +121,7 @@ def _click_option(name: str, opt: Opt, default: Any, hidden: bool = False) -> _O
     unsupported = name in UNSUPPORTED or name.split(_NESTED)[0] in UNSUPPORTED
     attrs: dict[str, Any] = {
         'help': opt.help + (' (Not supported yet by this build.)' if unsupported else ''),
-        'envvar': opt.envvar,
+        'envvar': opt.envvar if not opt.env_aliases else list(opt.envvars),
         'show_envvar': True,
         'hidden': hidden,
     }
@@ -159,10 +187,17 @@ def _given(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _usage_error(exc: ConfigurationError) -> click.UsageError:
+def _usage_error(exc: ConfigurationError, ctx: click.Context | None = None) -> click.UsageError:
+    """The one-line usage error for `exc`, naming the flag, or the env var the value came from."""
     flags = option_flags()
     flags['target'] = 'APP'
-    return click.UsageError(exc.render(flags.get(exc.option or '')))
+    label = flags.get(exc.option or '')
+    if ctx is not None and exc.option:
+        param_name = exc.option.replace('.', _NESTED)
+        param = next((p for p in ctx.command.params if p.name == param_name), None)
+        if isinstance(param, _Option):
+            label = param.env_in_use(ctx) or label
+    return click.UsageError(exc.render(label))
 
 
 def _run(target: str, **params: Any) -> None:
@@ -173,7 +208,7 @@ def _run(target: str, **params: Any) -> None:
         server = Granian(target, **_given(ctx, params))
         server.serve()
     except ConfigurationError as exc:
-        raise _usage_error(exc) from None
+        raise _usage_error(exc, ctx) from None
     except (StartupError, FatalError) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -24,7 +24,13 @@ from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, SSLPro
 from granian.errors import ConfigurationError, StartupError
 from granian.http import HTTP1Settings, HTTP2Settings
 from granian.loading import split_target
-from granian.log import DEFAULT_ACCESS_FORMAT, RUNTIME_LOGGER, LogLevels, validate_access_format
+from granian.log import (
+    DEFAULT_ACCESS_FORMAT,
+    RUNTIME_LOGGER,
+    LogLevels,
+    validate_access_format,
+    warn_when_configured,
+)
 
 logger = logging.getLogger(RUNTIME_LOGGER)
 
@@ -74,7 +80,7 @@ class Config:
     blocking_threads: int | None = _s(
         None,
         '--blocking-threads',
-        'Threads per worker running Python code (more than 1 only with WSGI).',
+        'Threads per worker running Python code (the WSGI pool size; ASGI and RSGI run on 1).',
         kind='int',
         min=1,
         default_text='WSGI: backpressure // 2, else 1',
@@ -273,7 +279,13 @@ ALIAS_OPTIONS: dict[str, Opt] = {
     'threading_mode': Opt(
         '--threading-mode', '1.x option: workers = --runtime-mode st, runtime = mt.', kind='choice', choices=ThreadModes
     ),
-    'loop_opt': Opt('--opt', '1.x option (removed in 1.7), ignored.', kind='bool', env='GRANIAN_LOOP_OPT'),
+    'loop_opt': Opt(
+        '--opt',
+        '1.x option (removed in 1.7), ignored.',
+        kind='bool',
+        env='GRANIAN_LOOP_OPT',
+        env_aliases=('GRANIAN_OPT',),
+    ),
 }
 _ALIAS_TARGETS = {'threads': 'runtime_threads', 'threading_mode': 'runtime_mode'}
 _THREAD_MODES = {'workers': 'st', 'runtime': 'mt'}
@@ -402,12 +414,6 @@ def _check(values: dict[str, Any]) -> None:
         raise invalid('the address must not be empty', 'address')
     if values['uds'] and sys.platform == 'win32':
         raise ConfigurationError('{option} (Unix domain sockets) is not available on Windows', 'uds')
-    threads = values['blocking_threads']
-    if threads is not None and threads > 1 and values['interface'] in _ASYNC_INTERFACES:
-        raise invalid(
-            f"more than 1 blocking thread needs the wsgi interface (got {threads} with '{values['interface']}')",
-            'blocking_threads',
-        )
     if values['loop'] == 'uvloop' and (sys.platform == 'win32' or not module_available('uvloop')):
         raise ConfigurationError("{option} 'uvloop' needs the uvloop package: pip install 'granian[uvloop]'", 'loop')
     if values['env_files'] and not module_available('dotenv'):
@@ -425,6 +431,24 @@ def _check(values: dict[str, Any]) -> None:
         validate_access_format(values['log_access_format'])
     except ValueError as exc:
         raise invalid(str(exc), 'log_access_format') from None
+
+
+def _legacy_blocking_threads(values: dict[str, Any]) -> str | None:
+    """More than 1 blocking thread with ASGI/RSGI, as Granian 1.x allowed: 1 is used.
+
+    In 1.x these extra threads only handed requests over to the worker's event loop; the app
+    itself always ran on the loop thread. Here the loop thread picks up requests itself, so
+    there is nothing for them to do. Returns the deprecation note, or None.
+    """
+    threads = values['blocking_threads']
+    if threads is None or threads <= 1 or values['interface'] not in _ASYNC_INTERFACES:
+        return None
+    values['blocking_threads'] = 1
+    return (
+        f'{_flag("blocking_threads")} {threads} with the {values["interface"]} interface is from 1.x, where the '
+        'extra threads only handed requests to the event loop; the application runs on the event loop thread '
+        'of each worker, so 1 is used'
+    )
 
 
 def _check_lifecycle(values: dict[str, Any]) -> None:
@@ -481,7 +505,8 @@ def build_config(target: str, **kwargs: Any) -> Config:
     Accepts the keyword names of `Config` (None meaning "default") and the 1.x aliases in
     `ALIAS_OPTIONS` / `LEGACY_VALUES`. Enum members, plain strings (any case) and `pathlib`
     paths are all fine. Raises ConfigurationError naming the setting and the bad value.
-    Using 1.x names logs one warning on the `_granian` logger.
+    Using 1.x names or values (including more than 1 blocking thread with ASGI/RSGI) logs one
+    warning on the `_granian` logger, once logging is configured.
     """
     kwargs = dict(kwargs)
     notes = _apply_aliases(kwargs)
@@ -494,7 +519,10 @@ def build_config(target: str, **kwargs: Any) -> Config:
         if name != 'target':
             values[name] = _convert(name, kwargs.get(name))
     _check(values)
+    legacy_threads = _legacy_blocking_threads(values)
+    if legacy_threads:
+        notes.append(legacy_threads)
     _resolve(values)
     if notes:
-        logger.warning('Deprecated settings: %s.', '; '.join(notes))
+        warn_when_configured(f'Deprecated settings: {"; ".join(notes)}.')
     return Config(**values)

@@ -42,3 +42,7 @@ class StartupError(GranianError):
 
 class FatalError(GranianError):
     """An unrecoverable error while serving; the process must exit with status 1."""
+
+
+class PidFileError(StartupError):
+    """The pid file names another running process, or cannot be read or written."""

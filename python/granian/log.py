@@ -22,6 +22,8 @@ ACCESS_LOGGER = 'granian.access'
 
 #: Access line format; atoms are described in `AccessAtoms`.
 DEFAULT_ACCESS_FORMAT = '[%(time)s] %(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
+#: The public Granian name of `DEFAULT_ACCESS_FORMAT`.
+DEFAULT_ACCESSLOG_FMT = DEFAULT_ACCESS_FORMAT
 
 _TIME_FORMAT = '%Y-%m-%d %H:%M:%S %z'
 _DATE_FORMAT = '[%Y-%m-%d %H:%M:%S %z]'
@@ -69,6 +71,28 @@ DEFAULT_LOG_CONFIG: dict[str, Any] = {
 }
 
 
+#: The public Granian name of `DEFAULT_LOG_CONFIG`: copy it, change the copy, pass it as
+#: `Granian(log_dictconfig=...)` (or save it as JSON for `--log-config`).
+LOGGING_CONFIG = DEFAULT_LOG_CONFIG
+
+#: Warnings logged before this process configured logging, emitted by `configure_logging`.
+_pending_warnings: list[str] = []
+
+
+def warn_when_configured(message: str) -> None:
+    """Log `message` as a warning on the runtime logger, once logging is set up.
+
+    Settings are validated before the server configures logging; a warning logged then would
+    reach stderr through Python's last-resort handler, unformatted. So when the runtime logger
+    has no handler yet, the message waits for the next `configure_logging()` call.
+    """
+    runtime = logging.getLogger(RUNTIME_LOGGER)
+    if runtime.hasHandlers():
+        runtime.warning('%s', message)
+    else:
+        _pending_warnings.append(message)
+
+
 def level_number(level: LogLevels | str) -> int:
     """The stdlib logging level for a `LogLevels` value (case-insensitive)."""
     return _LEVEL_NUMBERS[LogLevels(level).value]
@@ -108,6 +132,8 @@ def configure_logging(
         raise ConfigurationError(f"Invalid value for '{{option}}': {exc}", 'log_dictconfig') from exc
     runtime = logging.getLogger(RUNTIME_LOGGER)
     runtime.setLevel(level_number(level) if enabled else logging.CRITICAL + 1)
+    while _pending_warnings:
+        runtime.warning('%s', _pending_warnings.pop(0))
 
 
 class AccessAtoms(dict):

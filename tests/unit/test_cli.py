@@ -224,7 +224,6 @@ def test_command_line_beats_env(keywords):
         ),
         (['--blocking-threads-idle-timeout', 'soon'], "'soon' is not a valid duration"),
         (['--no-such-flag'], 'Error: No such option'),
-        (['--blocking-threads', '2'], "Error: Invalid value for '--blocking-threads': more than 1 blocking thread"),
         (['--loop', 'rloop'], "Error: Value 'rloop' of --loop is not supported yet by this build"),
         (['--task-impl', 'rust'], "Error: Value 'rust' of --task-impl is not supported yet by this build"),
         (['--reload'], "Error: --reload needs the watchfiles package: pip install 'granian[reload]'"),
@@ -247,7 +246,40 @@ def test_usage_errors_exit_2_naming_the_option(served, args, message):
 def test_unsupported_env_var_is_rejected(served):
     result = invoke('main:app', env={'GRANIAN_METRICS_ENABLED': '1'})
     assert result.exit_code == 2
-    assert 'Error: --metrics is not supported yet by this build' in result.output
+    assert 'Error: GRANIAN_METRICS_ENABLED is not supported yet by this build' in result.output
+
+
+@pytest.mark.parametrize(
+    ('env', 'message'),
+    [
+        ({'GRANIAN_PORT': 'abc'}, "Error: Invalid value for 'GRANIAN_PORT': 'abc' is not a valid integer"),
+        ({'GRANIAN_INTERFACE': 'cgi'}, "Error: Invalid value for 'GRANIAN_INTERFACE': 'cgi' is not one of"),
+        ({'GRANIAN_WS': 'maybe'}, None),  # not a granian variable (the flag's is GRANIAN_WEBSOCKETS): ignored
+        ({'GRANIAN_WEBSOCKETS': 'maybe'}, "Error: Invalid value for 'GRANIAN_WEBSOCKETS': 'maybe' is not a valid"),
+        (
+            {'GRANIAN_WORKERS_LIFETIME': '59'},
+            "Error: Invalid value for 'GRANIAN_WORKERS_LIFETIME': '59' is less than the minimum allowed value of 60",
+        ),
+        (
+            {'GRANIAN_ACCESS_LOG_FMT': '%(x)s', 'GRANIAN_LOG_ACCESS_FMT': '%(nope)s'},
+            "Error: Invalid value for 'GRANIAN_LOG_ACCESS_FMT': unknown atom 'nope'",
+        ),
+    ],
+)
+def test_invalid_env_values_name_the_env_var(served, env, message):
+    result = invoke('main:app', env=env)
+    if message is None:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2
+    assert message in result.output
+    assert served.configs == []
+
+
+def test_invalid_flag_value_names_the_flag_even_with_the_env_var_set(served):
+    result = invoke('--port', 'abc', 'main:app', env={'GRANIAN_PORT': 'def'})
+    assert result.exit_code == 2
+    assert "Error: Invalid value for '--port': 'abc' is not a valid integer" in result.output
 
 
 def test_bad_target_is_a_usage_error(served):
@@ -286,6 +318,101 @@ def test_v1_alias_conflict(served):
     result = invoke('--threads', '4', '--runtime-threads', '2', 'main:app')
     assert result.exit_code == 2
     assert 'Error: --threads is the 1.x name of' in result.output
+
+
+#: Every 1.x name (CLI.md §1.1) as a flag and as an env var, with the 2.x setting it gives.
+V1_ALIASES = [
+    pytest.param(['--threads', '3'], {'GRANIAN_THREADS': '3'}, {'runtime_threads': 3}, id='threads'),
+    pytest.param(
+        ['--threading-mode', 'workers'],
+        {'GRANIAN_THREADING_MODE': 'workers'},
+        {'runtime_mode': 'st'},
+        id='threading-mode-workers',
+    ),
+    pytest.param(
+        ['--threading-mode', 'RUNTIME'],
+        {'GRANIAN_THREADING_MODE': 'Runtime'},
+        {'runtime_mode': 'mt'},
+        id='threading-mode-runtime',
+    ),
+    pytest.param(['--opt'], {'GRANIAN_LOOP_OPT': 'true'}, {'task_impl': 'asyncio'}, id='opt'),
+    pytest.param(['--no-opt'], {'GRANIAN_LOOP_OPT': '0'}, {'task_impl': 'asyncio'}, id='no-opt'),
+    pytest.param(['--opt'], {'GRANIAN_OPT': 'yes'}, {'task_impl': 'asyncio'}, id='opt-GRANIAN_OPT'),
+    pytest.param(['--task-impl', 'auto'], {'GRANIAN_TASK_IMPL': 'auto'}, {'task_impl': 'asyncio'}, id='task-impl-auto'),
+    pytest.param(
+        ['--interface', 'asgi', '--blocking-threads', '4'],
+        {'GRANIAN_INTERFACE': 'asgi', 'GRANIAN_BLOCKING_THREADS': '4'},
+        {'blocking_threads': 1},
+        id='blocking-threads-asgi',
+    ),
+    pytest.param(
+        ['--interface', 'rsgi', '--blocking-threads', '2'],
+        {'GRANIAN_INTERFACE': 'rsgi', 'GRANIAN_BLOCKING_THREADS': '2'},
+        {'blocking_threads': 1},
+        id='blocking-threads-rsgi',
+    ),
+    pytest.param(
+        ['--workers-lifetime', '3600'],
+        {'GRANIAN_WORKERS_LIFETIME': '3600'},
+        {'workers_lifetime': 3600},
+        id='int-workers-lifetime',
+    ),
+    pytest.param(
+        ['--workers-kill-timeout', '30'],
+        {'GRANIAN_WORKERS_KILL_TIMEOUT': '30'},
+        {'workers_kill_timeout': 30},
+        id='int-workers-kill-timeout',
+    ),
+]
+
+
+@pytest.mark.parametrize('source', ['cli', 'env'])
+@pytest.mark.parametrize(('args', 'env', 'expected'), V1_ALIASES)
+def test_every_v1_alias_as_flag_and_env_var(served, source, args, env, expected):
+    result = invoke(*args, 'main:app') if source == 'cli' else invoke('main:app', env=env)
+    assert result.exit_code == 0, result.output
+    config = served.configs[0]
+    assert {name: getattr(config, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ('env', 'message'),
+    [
+        ({'GRANIAN_OPT': 'definitely-not-valid'}, "'GRANIAN_OPT': 'definitely-not-valid' is not a valid boolean"),
+        ({'GRANIAN_LOOP_OPT': 'definitely-not-valid'}, "'GRANIAN_LOOP_OPT': 'definitely-not-valid' is not a valid"),
+        ({'GRANIAN_THREADING_MODE': 'x'}, "'GRANIAN_THREADING_MODE': 'x' is not one of 'runtime', 'workers'."),
+        ({'GRANIAN_THREADS': 'many'}, "'GRANIAN_THREADS': 'many' is not a valid integer"),
+        ({'GRANIAN_THREADS': '0'}, "'GRANIAN_THREADS': 0 is not in the range x>=1."),
+        ({'GRANIAN_TASK_IMPL': 'fast'}, "'GRANIAN_TASK_IMPL': 'fast' is not one of 'asyncio', 'rust', 'auto'."),
+        ({'GRANIAN_BLOCKING_THREADS': '0'}, "'GRANIAN_BLOCKING_THREADS': 0 is not in the range x>=1."),
+    ],
+)
+def test_invalid_legacy_env_var_exits_2_naming_it(served, env, message):
+    result = invoke('main:app', env=env)
+    assert result.exit_code == 2
+    assert f'Error: Invalid value for {message}' in result.output
+    assert served.configs == []
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (['--opt=maybe'], "Error: Option '--opt' does not take a value."),
+        (['--threading-mode', 'x'], "Error: Invalid value for '--threading-mode': 'x' is not one of"),
+        (['--threads', 'many'], "Error: Invalid value for '--threads': 'many' is not a valid integer"),
+        (['--task-impl', 'fast'], "Error: Invalid value for '--task-impl': 'fast' is not one of"),
+    ],
+)
+def test_invalid_legacy_flag_exits_2_naming_it(served, args, message):
+    result = invoke(*args, 'main:app')
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_v1_alias_conflict_from_env_names_the_env_var(served):
+    result = invoke('--runtime-threads', '2', 'main:app', env={'GRANIAN_THREADS': '4'})
+    assert result.exit_code == 2
+    assert 'Error: GRANIAN_THREADS is the 1.x name of' in result.output
 
 
 def test_aliases_are_hidden_from_help():

@@ -200,11 +200,20 @@ def test_http_settings_accept_dict_and_are_copied():
 
 
 @pytest.mark.parametrize('interface', ['asgi', 'asginl', 'rsgi'])
-def test_more_than_one_blocking_thread_needs_wsgi(interface):
-    err = error_of(interface=interface, blocking_threads=2)
-    assert err.option == 'blocking_threads'
-    assert 'wsgi' in str(err)
+def test_more_than_one_blocking_thread_with_an_async_interface_is_the_1x_setting(interface, runtime_warnings):
+    """Granian 1.x accepted N > 1 for ASGI/RSGI (threads handing requests to the loop): 1 is used."""
+    config = build_config('main:app', interface=interface, blocking_threads=4)
+    assert config.blocking_threads == 1
+    assert len(runtime_warnings) == 1
+    message = runtime_warnings[0].getMessage()
+    assert "'blocking_threads' (--blocking-threads) 4" in message
+    assert f'the {interface} interface is from 1.x' in message
+    assert 'so 1 is used' in message
+    runtime_warnings.clear()
     assert build_config('main:app', interface=interface, blocking_threads=1).blocking_threads == 1
+    assert runtime_warnings == []
+    assert build_config('main:app', interface='wsgi', blocking_threads=4).blocking_threads == 4
+    assert runtime_warnings == []
 
 
 def test_uds_permissions_octal_rule():
@@ -457,3 +466,35 @@ def test_websocket_limits_defaults_and_bounds():
     assert (config.ws_max_message_size, config.ws_ping_interval, config.ws_ping_timeout) == (1000, 0.0, 0.5)
     assert error_of(ws_max_message_size=0).option == 'ws_max_message_size'
     assert error_of(ws_ping_interval=-1).option == 'ws_ping_interval'
+
+
+def test_deprecation_warning_waits_until_logging_is_configured(monkeypatch, capsys):
+    """Validated before the server configures logging, the warning is held back, then logged
+    once through the configured handlers (not as a bare line on stderr)."""
+    from granian import log as log_module
+
+    runtime, access = logging.getLogger('_granian'), logging.getLogger('granian.access')
+    levels = (runtime.level, access.level)
+    for logger in (runtime, access):
+        monkeypatch.setattr(logger, 'handlers', [])
+        monkeypatch.setattr(logger, 'propagate', False)
+    monkeypatch.setattr(log_module, '_pending_warnings', [])
+    build_config('main:app', threads=2)
+    assert len(log_module._pending_warnings) == 1
+    assert capsys.readouterr() == ('', '')
+    try:
+        log_module.configure_logging()
+    finally:
+        runtime.setLevel(levels[0])
+        access.setLevel(levels[1])
+    out, err = capsys.readouterr()
+    assert err == ''
+    assert out.startswith("[WARNING] Deprecated settings: 'threads' (--threads) is a 1.x name")
+    assert log_module._pending_warnings == []
+
+
+def test_loop_opt_reads_both_env_spellings():
+    opt = config_module.ALIAS_OPTIONS['loop_opt']
+    assert opt.envvars == ('GRANIAN_LOOP_OPT', 'GRANIAN_OPT')
+    assert config_module.ALIAS_OPTIONS['threads'].envvars == ('GRANIAN_THREADS',)
+    assert config_module.ALIAS_OPTIONS['threading_mode'].envvars == ('GRANIAN_THREADING_MODE',)
