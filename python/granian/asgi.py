@@ -117,10 +117,16 @@ def _caused_by_disconnect(exc: BaseException) -> bool:
 
 
 def _spawner(
-    loop: asyncio.AbstractEventLoop, app: Callable[..., Any], state: dict[str, Any] | None
+    loop: asyncio.AbstractEventLoop, app: Callable[..., Any], state: dict[str, Any] | None, hint: str | None = None
 ) -> Callable[[dict[str, Any], Any], None]:
-    """The callable the engine uses to start one request: a real asyncio Task per request."""
+    """The callable the engine uses to start one request: a real asyncio Task per request.
+
+    `hint` (the app looks like another interface's) is appended to every failure logged.
+    """
     task = asyncio.Task
+    raised = 'Application callable raised an exception'
+    if hint:
+        raised = f'{raised} ({hint})'
 
     async def run(scope: dict[str, Any], proto: Any) -> None:
         if state is not None:
@@ -128,10 +134,12 @@ def _spawner(
         try:
             await app(scope, proto.receive, proto.send)
         except Exception as exc:
-            if proto._disconnected and _caused_by_disconnect(exc):
+            if getattr(proto, '_malformed', False):
+                logger.debug('Application stopped: the request body was malformed (answered 400)', exc_info=True)
+            elif proto._disconnected and _caused_by_disconnect(exc):
                 logger.debug('Application stopped: the client disconnected', exc_info=True)
             else:
-                logger.exception('Application callable raised an exception')
+                logger.exception(raised)
             proto._finish(True)
         except BaseException:
             proto._finish(True)
@@ -139,7 +147,7 @@ def _spawner(
         else:
             problem = proto._finish()
             if problem:
-                logger.error(problem)
+                logger.error(f'{problem} ({hint})' if hint else problem)
 
     def spawn(scope: dict[str, Any], proto: Any) -> None:
         task(run(scope, proto), loop=loop)
@@ -153,15 +161,17 @@ async def start(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> As
     Used as is by the embedded server; `setup` runs it for a worker, whose loop is not running yet.
     """
     from .server.interface import AsyncServed
+    from .server.shape import mismatch_hint
 
     if not callable(app):
         raise StartupError(f'the ASGI application must be callable, got {type(app).__name__}')
+    hint = mismatch_hint(app, config.interface)
     if config.interface != 'asgi':
-        return AsyncServed(_spawner(loop, app, None))
+        return AsyncServed(_spawner(loop, app, None, hint))
     lifespan = LifespanProtocol(app, loop)
     await lifespan.startup()
     state = lifespan.state if lifespan.supported else None
-    return AsyncServed(_spawner(loop, app, state), lifespan.shutdown)
+    return AsyncServed(_spawner(loop, app, state, hint), lifespan.shutdown)
 
 
 def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:

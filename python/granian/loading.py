@@ -2,7 +2,8 @@
 
 Every failure is a `StartupError` with a one-line message that names the module or attribute
 and the expected `<module>:<attribute>` form. When the application's own code raised while
-being imported or built, that exception is chained (`__cause__`) so its traceback can be shown.
+being imported or built, that exception is chained (`__cause__`) so its traceback can be shown;
+that traceback is trimmed to the application's frames (no importlib or granian frames).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
+from types import TracebackType
 from typing import Any
 
 from granian.errors import StartupError
@@ -76,6 +78,36 @@ def _module_from_path(module: str, working_dir: str | None) -> str:
     return '.'.join(parts)
 
 
+_GRANIAN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_IMPORTLIB_DIR = os.path.dirname(os.path.abspath(importlib.__file__)) + os.sep
+
+
+def _is_machinery(filename: str) -> bool:
+    """Whether a frame belongs to the import system or to granian itself, not to the app."""
+    return filename.startswith('<frozen importlib') or os.path.abspath(filename).startswith(
+        (_GRANIAN_DIR, _IMPORTLIB_DIR)
+    )
+
+
+def app_frames(tb: TracebackType | None) -> TracebackType | None:
+    """`tb` without the frames of importlib and granian: only the application's own frames."""
+    kept = []
+    while tb is not None:
+        if not _is_machinery(tb.tb_frame.f_code.co_filename):
+            kept.append(tb)
+        tb = tb.tb_next
+    chain = None
+    for entry in reversed(kept):
+        chain = TracebackType(chain, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return chain
+
+
+def _app_error(target: str, exc: BaseException) -> StartupError:
+    """`cannot import 'main:app': NameError: ...`; trims `exc` to the app's frames (chain it)."""
+    exc.__traceback__ = app_frames(exc.__traceback__)
+    return StartupError(f"cannot import '{target}': {type(exc).__name__}: {exc}")
+
+
 def _import(module: str, target: str) -> Any:
     try:
         return importlib.import_module(module)
@@ -84,9 +116,9 @@ def _import(module: str, target: str) -> Any:
         # imported by the app is the app's own error and keeps its traceback.
         if exc.name and (module == exc.name or module.startswith(exc.name + '.')):
             raise StartupError(f"could not import module '{module}' (target '{target}'; {_EXPECTED})") from None
-        raise StartupError(f"error while importing module '{module}': {type(exc).__name__}: {exc}") from exc
+        raise _app_error(target, exc) from exc
     except Exception as exc:
-        raise StartupError(f"error while importing module '{module}': {type(exc).__name__}: {exc}") from exc
+        raise _app_error(target, exc) from exc
 
 
 def load_target(target: str, *, factory: bool = False, working_dir: str | os.PathLike[str] | None = None) -> Any:
@@ -113,6 +145,7 @@ def load_target(target: str, *, factory: bool = False, working_dir: str | os.Pat
         try:
             obj = obj()
         except Exception as exc:
+            exc.__traceback__ = app_frames(exc.__traceback__)
             raise StartupError(f"application factory '{name}:{attribute}' raised {type(exc).__name__}: {exc}") from exc
     return obj
 

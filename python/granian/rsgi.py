@@ -32,6 +32,15 @@ from ._granian import (
 from ._granian import (
     RSGIStreamTransport as StreamTransport,
 )
+from ._granian import (
+    RSGIWebsocketMessage as WebsocketMessage,
+)
+from ._granian import (
+    RSGIWebsocketProtocol as WebsocketProtocol,
+)
+from ._granian import (
+    RSGIWebsocketTransport as WebsocketTransport,
+)
 from .log import RUNTIME_LOGGER
 
 if TYPE_CHECKING:
@@ -46,7 +55,10 @@ __all__ = [
     'ProtocolError',
     'Scope',
     'StreamTransport',
+    'WebsocketMessage',
     'WebsocketMessageType',
+    'WebsocketProtocol',
+    'WebsocketTransport',
 ]
 
 ENGINE_INTERFACE = 'rsgi'
@@ -61,14 +73,28 @@ class WebsocketMessageType(enum.IntEnum):
 
 
 def _spawner(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any]) -> Callable[[Any, Any], None]:
-    """The callable the engine uses to start one request: a real asyncio Task per request."""
+    """The callable the engine uses to start one request: a real asyncio Task per request.
+
+    A handler shaped for another interface gets a hint (`--interface asgi`, ...) in its
+    failure lines.
+    """
+    from .server.shape import mismatch_hint
+
     task = asyncio.Task
+    hint = mismatch_hint(handler, 'rsgi')
+    raised = 'Application callable raised an exception'
+    if hint:
+        raised = f'{raised} ({hint})'
 
     async def run(scope: Any, proto: Any) -> None:
         try:
             await handler(scope, proto)
         except Exception:
-            logger.exception('Application callable raised an exception')
+            if getattr(proto, '_malformed', False):
+                # The engine already answered 400: reading the body failed by the client's fault.
+                logger.debug('Application stopped: the request body was malformed (answered 400)', exc_info=True)
+            else:
+                logger.exception(raised)
             proto._finish(True)
         except BaseException:
             proto._finish(True)

@@ -108,6 +108,21 @@ class FileWrapper:
             close()
 
 
+class _HintingLogger:
+    """The runtime logger, with a hint appended to the errors the engine logs through it
+    (application failures): `Application callable raised an exception (the app looks like...)`."""
+
+    def __init__(self, target: logging.Logger, hint: str) -> None:
+        self._logger = target
+        self._hint = hint
+
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._logger.error(f'{msg} ({self._hint})', *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+
 def normalize_prefix(prefix: str | None) -> str:
     """`--url-path-prefix` as a mount point: `''`, or `/a/b` (leading slash, none at the end)."""
     prefix = (prefix or '').strip().strip('/')
@@ -132,15 +147,17 @@ def base_environ(config: Config, prefix: str, errors: ErrorStream) -> dict[str, 
 def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
     """Build the thread pool serving `app`; it is stopped (threads joined) at teardown."""
     from .server.interface import Served
+    from .server.shape import mismatch_hint
 
     if not callable(app):
         raise StartupError(f'the WSGI application must be callable, got {type(app).__name__}')
     prefix = normalize_prefix(config.url_path_prefix)
+    hint = mismatch_hint(app, config.interface)
     pool = WSGIPool(
         app,
         base_environ(config, prefix, ErrorStream()),
         FileWrapper,
-        logger,
+        _HintingLogger(logger, hint) if hint else logger,
         config.blocking_threads,
         float(config.blocking_threads_idle_timeout),
         prefix,

@@ -41,7 +41,7 @@ def test_invalid_option_value_is_a_usage_error(args, option):
 def test_env_port_is_honoured(server):
     port = free_port()
     srv = server('rsgi_basic:app', env={'GRANIAN_PORT': str(port)}, pass_port=False, port=port)
-    assert f'Listening at: http://127.0.0.1:{port}' in srv.log()
+    srv.wait_for_log(rf'Listening at: http://127\.0\.0\.1:{port} ')
     assert srv.get('/').status_code == 200
 
 
@@ -130,3 +130,60 @@ def test_env_var_with_a_renamed_parameter_is_honoured(server):
 def test_legacy_threads_env_var_is_accepted(server):
     srv = server('rsgi_basic:app', env={'GRANIAN_THREADS': '2'})
     assert srv.get('/').text == 'ok'
+
+
+@pytest.mark.parametrize(
+    ('env', 'name'),
+    [
+        ({'GRANIAN_OPT': 'definitely-not-valid'}, 'GRANIAN_OPT'),
+        ({'GRANIAN_LOOP_OPT': 'definitely-not-valid'}, 'GRANIAN_LOOP_OPT'),
+        ({'GRANIAN_THREADING_MODE': 'x'}, 'GRANIAN_THREADING_MODE'),
+        ({'GRANIAN_THREADS': 'many'}, 'GRANIAN_THREADS'),
+        ({'GRANIAN_TASK_IMPL': 'fast'}, 'GRANIAN_TASK_IMPL'),
+    ],
+)
+def test_invalid_legacy_env_var_exits_2_with_one_line_naming_it(env, name):
+    result = run_granian('--port', str(free_port()), 'rsgi_basic:app', env=env, timeout=15)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == error_lines(result.stderr), result.stderr
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert f"'{name}'" in errors[0]
+    assert result.stdout == ''
+
+
+@pytest.mark.parametrize(
+    ('args', 'env'),
+    [
+        (['--threading-mode', 'runtime', '--opt', '--task-impl', 'auto'], {}),
+        ([], {'GRANIAN_THREADING_MODE': 'workers', 'GRANIAN_LOOP_OPT': 'on', 'GRANIAN_TASK_IMPL': 'auto'}),
+    ],
+    ids=['flags', 'env'],
+)
+def test_legacy_names_serve_with_one_deprecation_warning(server, args, env):
+    srv = server('rsgi_basic:app', *args, env=env)
+    assert srv.get('/').text == 'ok'
+    warnings = [line for line in srv.stdout.splitlines() if 'Deprecated settings' in line]
+    assert len(warnings) == 1 and warnings[0].startswith('[WARNING] '), srv.log()
+    assert srv.stderr == ''
+
+
+@pytest.mark.parametrize(
+    ('target', 'path', 'interface', 'args', 'env'),
+    [
+        ('asgi_basic:app', '/scope', 'asgi', ['--blocking-threads', '4'], {}),
+        ('rsgi_basic:app', '/', 'rsgi', [], {'GRANIAN_BLOCKING_THREADS': '3'}),
+    ],
+    ids=['asgi-flag', 'rsgi-env'],
+)
+def test_more_blocking_threads_on_an_async_interface_serve_as_in_1x(server, target, path, interface, args, env):
+    srv = server(target, '--interface', interface, *args, env=env, ready_path=path)
+    for _ in range(3):
+        assert srv.get(path).status_code == 200
+    lines = srv.stdout.splitlines()
+    warnings = [line for line in lines if '--blocking-threads' in line]
+    assert len(warnings) == 1, srv.log()
+    assert warnings[0].startswith('[WARNING] Deprecated settings: ')
+    assert 'so 1 is used' in warnings[0]
+    # Logged through the configured logging (formatted, on stdout), not as a bare stderr line.
+    assert srv.stderr == ''

@@ -23,7 +23,7 @@ def ipv6_available():
 @pytest.mark.skipif(not ipv6_available(), reason='no IPv6 loopback')
 def test_ipv6_loopback(server):
     srv = server('rsgi_basic:app', host='::1')
-    assert f'Listening at: http://[::1]:{srv.port}' in srv.log()
+    srv.wait_for_log(rf'Listening at: http://\[::1\]:{srv.port} ')
     resp = srv.get('/scope')
     assert resp.status_code == 200
     scope = resp.json()

@@ -66,7 +66,7 @@ def test_key_forms(server, tls_files, form):
     )
     extra = ['--ssl-keyfile-password', tls_files.key_password] if form == 'encrypted-pkcs8' else []
     srv = start(server, tls_files, 'rsgi', *extra, key=key)
-    assert f'Listening at: https://127.0.0.1:{srv.port}' in srv.log()
+    srv.wait_for_log(rf'Listening at: https://127\.0\.0\.1:{srv.port} ')
     assert_served_over_tls(srv, tls_files)
 
 

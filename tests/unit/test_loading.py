@@ -124,7 +124,7 @@ def test_app_import_error_keeps_the_original_exception(project):
     project(f'{project.name}.py', 'raise ValueError("bad settings")\n')
     with pytest.raises(StartupError) as info:
         load_target(project.name, working_dir=project.root)
-    assert str(info.value) == f"error while importing module '{project.name}': ValueError: bad settings"
+    assert str(info.value) == f"cannot import '{project.name}': ValueError: bad settings"
     assert isinstance(info.value.__cause__, ValueError)
 
 
@@ -132,8 +132,48 @@ def test_app_missing_dependency_is_the_apps_error(project):
     project(f'{project.name}.py', 'import dependency_that_is_not_installed\napp = 1\n')
     with pytest.raises(StartupError, match='dependency_that_is_not_installed') as info:
         load_target(project.name, working_dir=project.root)
-    assert str(info.value).startswith(f"error while importing module '{project.name}'")
+    assert str(info.value).startswith(f"cannot import '{project.name}': ModuleNotFoundError")
     assert isinstance(info.value.__cause__, ModuleNotFoundError)
+
+
+def _frame_files(exc):
+    files = []
+    tb = exc.__traceback__
+    while tb is not None:
+        files.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    return files
+
+
+def test_app_traceback_keeps_only_the_apps_frames(project):
+    project(f'{project.name}/__init__.py')
+    project(f'{project.name}/settings.py', 'def read():\n    return undefined_name\n')
+    project(f'{project.name}/main.py', 'from . import settings\nsettings.read()\n')
+    with pytest.raises(StartupError) as info:
+        load_target(f'{project.name}.main:app', working_dir=project.root)
+    message = f"cannot import '{project.name}.main:app': NameError: name 'undefined_name' is not defined"
+    assert str(info.value) == message
+    files = _frame_files(info.value.__cause__)
+    root = str(project.root)
+    assert [os.path.relpath(f, root) for f in files] == [
+        os.path.join(project.name, 'main.py'),
+        os.path.join(project.name, 'settings.py'),
+    ]
+
+
+def test_app_syntax_error_has_no_machinery_frames(project):
+    project(f'{project.name}.py', 'def broken(:\n    pass\n')
+    with pytest.raises(StartupError, match=f"cannot import '{project.name}': SyntaxError") as info:
+        load_target(project.name, working_dir=project.root)
+    assert isinstance(info.value.__cause__, SyntaxError)
+    assert _frame_files(info.value.__cause__) == []
+
+
+def test_factory_traceback_starts_in_the_app(project):
+    project(f'{project.name}.py', 'def create():\n    raise RuntimeError("no db")\n')
+    with pytest.raises(StartupError) as info:
+        load_target(f'{project.name}:create', factory=True, working_dir=project.root)
+    assert [os.path.basename(f) for f in _frame_files(info.value.__cause__)] == [f'{project.name}.py']
 
 
 def test_factory(project):

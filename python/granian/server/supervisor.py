@@ -135,6 +135,8 @@ class Supervisor:
         self._stopping = False
         #: True when the exit code must be 1: a worker died, failed, or had to be killed.
         self._failed = False
+        #: True once every slot's first worker served and `Listening at:` was logged.
+        self._announced = False
 
     # --- main loop -----------------------------------------------------------------------
 
@@ -345,8 +347,18 @@ class Supervisor:
                 self._on_replacement_ready(self._rollout)
             elif self._slots.get(worker.id) is worker:
                 self._track(worker)
+            self._announce_ready()
         if not data:
             worker.status_fd = self._release(worker.status_fd)
+
+    def _announce_ready(self) -> None:
+        """Log `Listening at:` once, when every slot has a worker that loaded the app and serves."""
+        if self._announced or self._stopping:
+            return
+        if all(worker is not None and worker.ready and not worker.done for worker in self._slots.values()):
+            self._announced = True
+            count = len(self._slots)
+            logger.info('Listening at: %s (ready, %d worker%s)', self._listener.url, count, 's' * (count != 1))
 
     def _on_signals(self) -> None:
         for signum in self._signals.read():
@@ -548,6 +560,15 @@ def run(config: Config, hooks: Mapping[str, Iterable[Hook]] | None = None) -> in
     if config.ssl_client_verify and not config.ssl_ca:
         logger.warning('--ssl-client-verify is ignored without --ssl-ca (no CA to verify client certificates with)')
     logger.info('Starting granian (main PID: %d)', os.getpid())
+    # What will be served, how: the first thing to check when requests fail (wrong interface...).
+    logger.info(
+        "App '%s': --interface %s, --http %s, --loop %s, --workers %d",
+        config.target,
+        config.interface,
+        config.http,
+        config.loop,
+        config.workers,
+    )
     set_process_title(config.process_name)
     try:
         pidfile = PidFile.create(config.pid_file) if config.pid_file else None
@@ -563,7 +584,6 @@ def run(config: Config, hooks: Mapping[str, Iterable[Hook]] | None = None) -> in
             logger.error('%s', exc)
             return 1
         try:
-            logger.info('Listening at: %s', listener.url)
             if not _run_hooks('startup', hooks.get('startup', ())):
                 return 1
             if config.reload:

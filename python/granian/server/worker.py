@@ -58,10 +58,28 @@ def _log_from_engine(level: int, message: str) -> None:
     logger.log(level, message)
 
 
-def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
-    """Load the app and serve it on `socket_fd` until a stop signal; returns the exit code."""
+def _log_startup_error(exc: StartupError) -> None:
+    """One summary line, then the app's own traceback when its code raised (already trimmed
+    to the app's frames by `granian.loading`)."""
+    cause = exc.__cause__
+    if cause is None:
+        logger.error(str(exc))
+        return
+    bare = cause.__traceback__ is None and cause.__cause__ is None and cause.__context__ is None
+    if bare and not isinstance(cause, SyntaxError):
+        logger.error(str(exc))  # nothing to show beyond the summary
+        return
+    logger.error(str(exc), exc_info=cause)
+
+
+def serve(config: Config, socket_fd: int, on_ready: Callable[[], None], worker_id: int = 1) -> int:
+    """Load the app and serve it on `socket_fd` until a stop signal; returns the exit code.
+
+    Worker 1 warns when the app's shape plainly belongs to another interface than `--interface`.
+    """
     from .. import _granian
     from ..loading import load_env_files, load_target
+    from .shape import mismatch_warning
 
     module = INTERFACE_MODULES[config.interface]
     try:
@@ -77,12 +95,12 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None]) -> int:
         if config.env_files:
             load_env_files(config.env_files)
         app = load_target(config.target, factory=config.factory, working_dir=config.working_dir)
+        warning = mismatch_warning(app, config.interface, config.target) if worker_id == 1 else None
+        if warning:
+            logger.warning(warning)
         served = interface.setup(app, loop, config)
     except StartupError as exc:
-        if exc.__cause__ is not None and not isinstance(exc.__cause__, (ImportError, AttributeError)):
-            logger.error(str(exc), exc_info=exc.__cause__)
-        else:
-            logger.error(str(exc))
+        _log_startup_error(exc)
         loop.close()
         return 1
 
@@ -138,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         status.write(b'R')
 
     try:
-        return serve(config, args.socket_fd, ready)
+        return serve(config, args.socket_fd, ready, worker_id=args.id)
     except Exception:
         logger.exception(f'worker-{args.id} failed')
         return 1
