@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 __all__ = ['ClientDisconnected', 'LifespanProtocol']
 
 ENGINE_INTERFACE = 'asgi'
-ASGI_VERSION = {'version': '3.0', 'spec_version': '2.4'}
+# The lifespan scope's versions: ASGI 3, lifespan spec 2.0 (HTTP and WebSocket scopes, built by
+# the engine, say which HTTP / WebSocket spec they implement: 2.5).
+ASGI_VERSION = {'version': '3.0', 'spec_version': '2.0'}
 
 logger = logging.getLogger(RUNTIME_LOGGER)
 

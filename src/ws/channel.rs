@@ -21,8 +21,8 @@ pub(crate) enum Event {
     Text(Bytes),
     Binary(Bytes),
     /// The connection is over: the client's close code (1005 when it gave none, 1006 when
-    /// the connection broke without a close frame).
-    Closed(u16),
+    /// the connection broke without a close frame) and reason (empty when none).
+    Closed(u16, String),
 }
 
 /// What the app asks the session to do.
@@ -99,7 +99,7 @@ impl WsChannel {
             match rx.try_recv() {
                 Ok(ev) => {
                     self.receiving.store(false, Ordering::Release);
-                    if matches!(ev, Event::Closed(_)) {
+                    if matches!(ev, Event::Closed(..)) {
                         self.closed.store(true, Ordering::Release);
                     }
                     return Awaitable::ready(py, convert(py, Some(ev))?).map(Ok);
@@ -121,7 +121,7 @@ impl WsChannel {
         let task = self.rt.spawn(async move {
             let ev = events.lock().await.recv().await;
             receiving.store(false, Ordering::Release);
-            if matches!(ev, None | Some(Event::Closed(_))) {
+            if matches!(ev, None | Some(Event::Closed(..))) {
                 closed.store(true, Ordering::Release);
             }
             bridge.push(Box::new(move |py, _| {

@@ -39,7 +39,7 @@ pub(super) async fn run(upgrade: yawc::UpgradeFut, ends: SessionEnds, cfg: Arc<W
         Ok(ws) => ws.into_streaming(),
         Err(e) => {
             bridge.log(Level::Debug, || format!("WebSocket upgrade failed: {e}"));
-            let _ = events.try_send(Event::Closed(ABNORMAL));
+            let _ = events.try_send(Event::Closed(ABNORMAL, String::new()));
             return;
         }
     };
@@ -74,6 +74,8 @@ impl Session {
         let pong = sleep_until(Instant::now());
         tokio::pin!(ping, pong);
         let mut awaiting_pong = false;
+        // The reason of the peer's close frame, for the app (ASGI spec 2.5).
+        let mut peer_reason = String::new();
         let (code, close) = loop {
             tokio::select! {
                 permit = self.events.reserve(), if pending.is_some() => {
@@ -104,6 +106,7 @@ impl Session {
                             // yawc queued the echoing close frame: send it, then we're done
                             // (the server closes the TCP connection first, RFC 6455 §7.1.1).
                             flush_queued(&mut self.ws).await;
+                            peer_reason = frame.close_reason().ok().flatten().unwrap_or_default().to_owned();
                             break (frame.close_code().map_or(NO_STATUS, u16::from), None);
                         }
                         OpCode::Pong => awaiting_pong = false,
@@ -159,7 +162,7 @@ impl Session {
         if let Some(ev) = pending.take() {
             let _ = self.events.try_send(ev);
         }
-        let _ = self.events.try_send(Event::Closed(code));
+        let _ = self.events.try_send(Event::Closed(code, peer_reason));
         code
     }
 

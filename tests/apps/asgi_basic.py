@@ -383,6 +383,7 @@ async def lifespan(scope, receive, send):
             mark('lifespan-startup', str(os.getpid()))
             scope['state']['started'] = 'yes'
             scope['state']['pid'] = os.getpid()
+            scope['state']['lifespan_asgi'] = dict(scope['asgi'])
             await send({'type': 'lifespan.startup.complete'})
         elif message['type'] == 'lifespan.shutdown':
             mark('lifespan-shutdown', str(os.getpid()))

@@ -40,3 +40,38 @@ def test_embedded_server_serves_reloads_and_stops_inside_an_asyncio_program(inte
     assert [detail for kind, detail in events if kind == 'stopped'] == [f'lifecycle={expected}'] * 2
     cancelled = [detail for kind, detail in events if kind == 'cancelled'][0]
     assert cancelled.count('shutdown') + cancelled.count('rsgi_del') == (0 if interface == 'asginl' else 1)
+
+
+WRONG_INTERFACE_PROGRAM = """
+import asyncio, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(levelname)s %(message)s')
+from granian.server.embed import Server
+
+async def app(scope, receive, send):
+    pass
+
+async def main():
+    server = Server(app, interface='rsgi', address='127.0.0.1', port=0)
+    task = asyncio.create_task(server.serve())
+    await server.wait_ready()
+    server.stop()
+    await asyncio.wait_for(task, 10)
+
+asyncio.run(main())
+"""
+
+
+def test_embedded_server_warns_when_the_app_looks_like_another_interface():
+    result = subprocess.run(
+        [sys.executable, '-c', WRONG_INTERFACE_PROGRAM],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith('WARNING ')]
+    assert warnings == [
+        "WARNING app '__main__:app' looks like an ASGI application but --interface is rsgi: "
+        'run with --interface asgi'
+    ], result.stdout

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from granian.errors import StartupError
+from granian.errors import PidFileError
 from granian.server.pidfile import PidFile, pid_alive
 
 
@@ -28,7 +28,7 @@ def test_writes_our_pid_and_removes_it(tmp_path):
 def test_refuses_a_file_of_another_live_process(tmp_path):
     path = tmp_path / 'g.pid'
     path.write_text(f'{os.getppid()}\n')
-    with pytest.raises(StartupError, match=r'holds the PID \d+ of a running process: is granian already running'):
+    with pytest.raises(PidFileError, match=r'holds the PID \d+ of a running process: is granian already running'):
         PidFile.create(path)
     assert path.read_text() == f'{os.getppid()}\n'
 
@@ -50,7 +50,7 @@ def test_never_removes_a_file_that_someone_else_rewrote(tmp_path):
 
 
 def test_an_unwritable_location_is_a_startup_error(tmp_path):
-    with pytest.raises(StartupError, match='cannot write the pid file'):
+    with pytest.raises(PidFileError, match='cannot write the pid file'):
         PidFile.create(tmp_path / 'missing-dir' / 'g.pid')
 
 

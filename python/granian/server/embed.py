@@ -35,6 +35,7 @@ from granian.config import FIELDS, Config, build_config
 from granian.errors import ConfigurationError
 from granian.log import RUNTIME_LOGGER, make_access_logger
 from granian.server.interface import INTERFACE_MODULES
+from granian.server.shape import mismatch_warning
 from granian.server.sockets import bind
 
 __all__ = ['Server']
@@ -142,6 +143,9 @@ class Server:
             raise
         try:
             self.url, self.port = listener.url, listener.port
+            warning = mismatch_warning(self.app, self.config.interface, _app_name(self.app))
+            if warning:
+                logger.warning(warning)
             logger.info('Listening at: %s (embedded)', self.url)
             while not self._stop_requested:
                 self._reload_requested = False
@@ -209,3 +213,10 @@ async def _until_stopped(engine: Any, stopped: asyncio.Future[None]) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(stopped)
         raise
+
+
+def _app_name(app: object) -> str:
+    """How the startup warning names an app object: `module:qualname` when it has them."""
+    module = getattr(app, '__module__', None) or type(app).__module__
+    name = getattr(app, '__qualname__', None) or type(app).__qualname__
+    return f'{module}:{name}'

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from granian.errors import StartupError
+from granian.errors import PidFileError
 
 __all__ = ['PidFile', 'pid_alive']
 
@@ -37,7 +37,7 @@ def _read_pid(path: str) -> int | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StartupError(f"cannot read the pid file '{path}': {exc.strerror or exc}") from None
+        raise PidFileError(f"cannot read the pid file '{path}': {exc.strerror or exc}") from None
     return int(text) if text.isdigit() else None
 
 
@@ -53,13 +53,13 @@ class PidFile:
         """Write this process's id to `path`.
 
         Raises:
-            StartupError: the file names another running process, or cannot be written.
+            PidFileError: the file names another running process, or cannot be written.
         """
         path = os.path.abspath(os.fspath(path))
         pid = os.getpid()
         other = _read_pid(path)
         if other is not None and other != pid and pid_alive(other):
-            raise StartupError(
+            raise PidFileError(
                 f"the pid file '{path}' holds the PID {other} of a running process: is granian already running? "
                 '(remove the file if that process is not granian)'
             )
@@ -71,11 +71,11 @@ class PidFile:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-            raise StartupError(f"cannot write the pid file '{path}': {exc.strerror or exc}") from None
+            raise PidFileError(f"cannot write the pid file '{path}': {exc.strerror or exc}") from None
         return cls(path, pid)
 
     def remove(self) -> None:
         """Delete the file if it still holds our id (never someone else's)."""
-        with contextlib.suppress(OSError, StartupError):
+        with contextlib.suppress(OSError, PidFileError):
             if _read_pid(self.path) == self.pid:
                 os.unlink(self.path)

@@ -63,7 +63,7 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
     let asgi = ASGI_INFO.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
         let d = PyDict::new(py);
         d.set_item("version", "3.0")?;
-        d.set_item("spec_version", "2.4")?;
+        d.set_item("spec_version", "2.5")?;
         Ok(d.unbind())
     })?;
     scope.set_item(intern!(py, "asgi"), asgi.bind(py).copy()?)?;

@@ -48,11 +48,11 @@ fn closed_error() -> PyErr {
     ClientDisconnected::new_err("the WebSocket connection is closed")
 }
 
-fn disconnect_message(py: Python<'_>, code: u16) -> PyResult<Py<PyAny>> {
+fn disconnect_message(py: Python<'_>, code: u16, reason: &str) -> PyResult<Py<PyAny>> {
     let msg = PyDict::new(py);
     msg.set_item(intern!(py, "type"), intern!(py, "websocket.disconnect"))?;
     msg.set_item(intern!(py, "code"), code)?;
-    msg.set_item(intern!(py, "reason"), "")?;
+    msg.set_item(intern!(py, "reason"), reason)?;
     Ok(msg.into_any().unbind())
 }
 
@@ -69,8 +69,8 @@ fn event_message(py: Python<'_>, ev: Option<Event>) -> PyResult<Py<PyAny>> {
             msg.set_item(intern!(py, "type"), intern!(py, "websocket.receive"))?;
             msg.set_item(intern!(py, "bytes"), PyBytes::new(py, &b))?;
         }
-        Some(Event::Closed(code)) => return disconnect_message(py, code),
-        None => return disconnect_message(py, 1006),
+        Some(Event::Closed(code, reason)) => return disconnect_message(py, code, &reason),
+        None => return disconnect_message(py, 1006, ""),
     }
     Ok(msg.into_any().unbind())
 }
@@ -240,7 +240,7 @@ impl AsgiWsProtocol {
                     return Awaitable::ready(py, msg.into_any().unbind());
                 }
                 Phase::Closed if !self.channel.accepted() => {
-                    return Awaitable::ready(py, disconnect_message(py, 1006)?);
+                    return Awaitable::ready(py, disconnect_message(py, 1006, "")?);
                 }
                 _ => {}
             }

@@ -53,7 +53,7 @@ fn message(py: Python<'_>, ev: Option<Event>) -> PyResult<Py<PyAny>> {
             (KIND_STRING, PyString::new(py, text).into_any().unbind())
         }
         Some(Event::Binary(b)) => (KIND_BYTES, PyBytes::new(py, &b).into_any().unbind()),
-        Some(Event::Closed(_)) | None => (KIND_CLOSE, py.None()),
+        Some(Event::Closed(..)) | None => (KIND_CLOSE, py.None()),
     };
     Ok(Py::new(py, RsgiWsMessage { kind, data })?.into_any())
 }
