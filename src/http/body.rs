@@ -38,8 +38,9 @@ pub(crate) struct BodyStream {
     head: Option<Bytes>,
     inc: Incoming,
     /// Told when the body turns out malformed (e.g. a broken chunked encoding), so the request
-    /// flow can answer 400 if the app has not answered yet.
-    malformed: Option<oneshot::Sender<()>>,
+    /// flow can answer 400 if the app has not answered yet; the request's disconnect is marked
+    /// first, so the app knows why its read failed by the time it learns that it did.
+    malformed: Option<(oneshot::Sender<()>, Arc<Disconnect>)>,
 }
 
 impl RequestBody {
@@ -134,10 +135,11 @@ pub(crate) fn is_malformed(err: &hyper::Error) -> bool {
 }
 
 impl BodyStream {
-    /// Resolves with `Ok` if the body turns out malformed while the app reads it.
-    pub(crate) fn on_malformed(&mut self) -> oneshot::Receiver<()> {
+    /// Resolves with `Ok` if the body turns out malformed while the app reads it; `disconnect`
+    /// is marked malformed just before.
+    pub(crate) fn on_malformed(&mut self, disconnect: Arc<Disconnect>) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        self.malformed = Some(tx);
+        self.malformed = Some((tx, disconnect));
         rx
     }
 
@@ -151,7 +153,8 @@ impl BodyStream {
                 None => return Ok(None),
                 Some(Err(e)) => {
                     if is_malformed(&e) {
-                        if let Some(tx) = self.malformed.take() {
+                        if let Some((tx, disconnect)) = self.malformed.take() {
+                            disconnect.mark_malformed();
                             let _ = tx.send(());
                         }
                     }

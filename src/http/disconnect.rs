@@ -36,10 +36,10 @@ impl Disconnect {
         self.malformed.load(Ordering::Acquire)
     }
 
-    /// Fires because the request body was malformed (see `malformed`).
-    pub(crate) fn fire_malformed(self: &Arc<Self>) {
+    /// Records that the request body was malformed (see `malformed`); the request flow fires
+    /// the disconnect once it has answered 400.
+    pub(crate) fn mark_malformed(&self) {
         self.malformed.store(true, Ordering::Release);
-        self.fire();
     }
 
     /// Marks the client as gone and wakes Python waiters. Any thread; idempotent.

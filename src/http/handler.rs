@@ -95,7 +95,8 @@ pub(crate) async fn handle<I: Interface>(
             b"Bad Request: missing Host header",
         ));
     }
-    let head_on_h2 = head.method == http::Method::HEAD && head.version == http::Version::HTTP_2;
+    let h2 = head.version == http::Version::HTTP_2;
+    let head_on_h2 = h2 && head.method == http::Method::HEAD;
     let access = shared
         .access_log
         .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
@@ -107,12 +108,12 @@ pub(crate) async fn handle<I: Interface>(
             Err(_) => return Ok(status_only(StatusCode::BAD_REQUEST, b"Bad Request")),
         }
     };
-    let malformed = match &mut body {
-        RequestBody::Stream(s) => Some(s.on_malformed()),
-        RequestBody::Full(_) => None,
-    };
     let (tx, rx) = Responder::new(outbox);
     let disconnect = Disconnect::new(Arc::clone(&shared.bridge));
+    let malformed = match &mut body {
+        RequestBody::Stream(s) => Some(s.on_malformed(Arc::clone(&disconnect))),
+        RequestBody::Full(_) => None,
+    };
     let mut guard = DisconnectGuard(Some(Arc::clone(&disconnect)));
     let ctx = RequestCtx {
         head,
@@ -129,14 +130,20 @@ pub(crate) async fn handle<I: Interface>(
     // request body turned out malformed before the app answered.
     let answer = match malformed {
         None => Some(rx.await),
-        Some(malformed) => {
+        Some(mut malformed) => {
             tokio::pin!(rx);
-            tokio::select! {
+            let answer = tokio::select! {
                 biased;
-                answer = &mut rx => Some(answer),
                 // The body the app was reading is broken (e.g. bad chunked framing) and the app
                 // has not answered yet: the request is the client's fault, not the app's.
-                Ok(()) = malformed => None,
+                Ok(()) = &mut malformed => None,
+                answer = &mut rx => Some(answer),
+            };
+            // An app that gave up (or answered) because its read failed did so after the body
+            // was found malformed: the 400 wins over its 500.
+            match answer {
+                Some(_) if malformed.try_recv().is_ok() => None,
+                answer => answer,
             }
         }
     };
@@ -150,12 +157,18 @@ pub(crate) async fn handle<I: Interface>(
         (None, _) => {
             // The app is told its client is gone (it stops quietly); a late answer is dropped.
             if let Some(d) = guard.0.take() {
-                d.fire_malformed();
+                d.fire();
             }
             shared
                 .bridge
                 .log(Level::Debug, || "malformed request body: answered 400".to_owned());
-            status_only(StatusCode::BAD_REQUEST, b"Bad Request: malformed request body")
+            let mut resp = status_only(StatusCode::BAD_REQUEST, b"Bad Request: malformed request body");
+            if !h2 {
+                // hyper stops reading a connection whose body framing broke: say it closes.
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            resp
         }
     };
     // The head is out of the app's hands now; a streaming body watches the client itself.

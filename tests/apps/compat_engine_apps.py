@@ -11,13 +11,16 @@
 - `/raise?tag=T` raises `RuntimeError('deliberate failure T')` without responding.
 """
 
+import sys
 from urllib.parse import parse_qs
 
 TEXT = 'text/plain; charset=utf-8'
 
 
 def event(*parts):
-    print('EVENT', *parts, flush=True)
+    # One write per line: WSGI apps run in several threads and their lines must not interleave.
+    sys.stdout.write(' '.join(('EVENT', *parts)) + '\n')
+    sys.stdout.flush()
 
 
 def tag_of(query_string):
