@@ -72,6 +72,5 @@ def test_embedded_server_warns_when_the_app_looks_like_another_interface():
     assert result.returncode == 0, result.stdout + result.stderr
     warnings = [line for line in result.stdout.splitlines() if line.startswith('WARNING ')]
     assert warnings == [
-        "WARNING app '__main__:app' looks like an ASGI application but --interface is rsgi: "
-        'run with --interface asgi'
+        "WARNING app '__main__:app' looks like an ASGI application but --interface is rsgi: run with --interface asgi"
     ], result.stdout
