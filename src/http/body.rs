@@ -21,8 +21,7 @@ use super::disconnect::Disconnect;
 pub(crate) const PREFETCH_LIMIT: u64 = 64 * 1024;
 
 /// How many times the read-ahead lets the connection task run (to move bytes already received
-/// into the body channel) without any new data before it gives up and calls the app: a yield
-/// costs nothing like a timer, and data still on the network is not waited for.
+/// into the body channel) without any new data before it gives up and calls the app.
 const READ_AHEAD_YIELDS: u32 = 2;
 
 /// The request body handed to an interface.
@@ -66,21 +65,30 @@ impl RequestBody {
         let mut parts = Collected::default();
         let mut idle = 0;
         loop {
-            match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
-                Poll::Ready(Some(Ok(frame))) => {
+            // One poll of the body; on `Pending`, the task wakes itself at once (a plain
+            // run-queue push, no timer and no I/O wait) so the connection task (on HTTP/1 the same
+            // task) can move bytes already received into the body channel. After
+            // `READ_AHEAD_YIELDS` such turns without data, what has not arrived is not waited for.
+            let polled = std::future::poll_fn(|cx| match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Pending if idle < READ_AHEAD_YIELDS => {
+                    idle += 1;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Poll::Pending => Poll::Ready(None),
+                Poll::Ready(frame) => Poll::Ready(Some(frame)),
+            })
+            .await;
+            match polled {
+                Some(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         parts.push(data);
                     }
                     idle = 0;
                 }
-                Poll::Ready(Some(Err(e))) => return Err(e),
-                Poll::Ready(None) => return Ok(Self::Full(parts.into_bytes())),
-                Poll::Pending if idle < READ_AHEAD_YIELDS => {
-                    idle += 1;
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                Poll::Pending => return Ok(stream(parts.into_head(), body)),
+                Some(Some(Err(e))) => return Err(e),
+                Some(None) => return Ok(Self::Full(parts.into_bytes())),
+                None => return Ok(stream(parts.into_head(), body)),
             }
             if body.is_end_stream() {
                 return Ok(Self::Full(parts.into_bytes()));
