@@ -9,9 +9,11 @@
 mod awaitable;
 mod eventfd;
 mod outbox;
+mod spawn;
 
 pub(crate) use awaitable::{set_event_loop, Awaitable};
 pub(crate) use outbox::Outbox;
+pub(crate) use spawn::{send_or_wait, spawn_awaitable};
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;

@@ -231,7 +231,24 @@ pub(crate) enum ResponseBody {
     },
 }
 
+/// Chunks a streamed response may queue ahead of the socket before the app waits (every
+/// interface: RSGI `send_*`, ASGI `send`, WSGI iteration / `write`).
+pub(crate) const STREAM_QUEUE: usize = 16;
+
 impl ResponseBody {
+    /// A streamed body and the sender its chunks go into. `disconnect` fires if the body is
+    /// dropped before it ended (the client went away mid-stream); `None` when nobody must be
+    /// told (a HEAD response, whose chunks are dropped).
+    pub(crate) fn stream(disconnect: Option<Arc<Disconnect>>) -> (mpsc::Sender<Chunk>, Self) {
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let body = Self::Stream {
+            rx,
+            disconnect,
+            ended: false,
+        };
+        (tx, body)
+    }
+
     pub(crate) fn full(b: Bytes) -> Self {
         if b.is_empty() {
             Self::Empty

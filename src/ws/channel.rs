@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 
-use crate::bridge::{lock, Awaitable, Bridge};
+use crate::bridge::{lock, send_or_wait, spawn_awaitable, Awaitable, Bridge};
 
 /// Messages queued ahead of the app (from the client) or of the socket (from the app).
 const QUEUE: usize = 16;
@@ -112,24 +112,18 @@ impl WsChannel {
                 Err(TryRecvError::Empty) => {}
             }
         }
-        let aw = Awaitable::pending(py)?;
-        let target = aw.clone().unbind();
         let events = Arc::clone(&self.events);
         let receiving = Arc::clone(&self.receiving);
         let closed = Arc::clone(&self.closed);
-        let bridge = Arc::clone(&self.bridge);
-        let task = self.rt.spawn(async move {
+        let next = async move {
             let ev = events.lock().await.recv().await;
             receiving.store(false, Ordering::Release);
             if matches!(ev, None | Some(Event::Closed(..))) {
                 closed.store(true, Ordering::Release);
             }
-            bridge.push(Box::new(move |py, _| {
-                Awaitable::resolve(target.bind(py), convert(py, ev));
-            }));
-        });
-        aw.get().set_abort(task.abort_handle());
-        Ok(Ok(aw))
+            ev
+        };
+        spawn_awaitable(py, &self.rt, &self.bridge, next, convert).map(Ok)
     }
 
     /// Queues `cmd` for the socket; the awaitable completes once it is queued. `closed` makes
@@ -140,25 +134,7 @@ impl WsChannel {
         cmd: Command,
         closed: fn() -> PyErr,
     ) -> PyResult<Bound<'py, Awaitable>> {
-        match self.commands.try_send(cmd) {
-            Ok(()) => Awaitable::done_none(py),
-            Err(TrySendError::Closed(_)) => Err(closed()),
-            Err(TrySendError::Full(cmd)) => {
-                let aw = Awaitable::pending(py)?;
-                let target = aw.clone().unbind();
-                let tx = self.commands.clone();
-                let bridge = Arc::clone(&self.bridge);
-                let task = self.rt.spawn(async move {
-                    let ok = tx.send(cmd).await.is_ok();
-                    bridge.push(Box::new(move |py, _| {
-                        let res = if ok { Ok(py.None()) } else { Err(closed()) };
-                        Awaitable::resolve(target.bind(py), res);
-                    }));
-                });
-                aw.get().set_abort(task.abort_handle());
-                Ok(aw)
-            }
-        }
+        send_or_wait(py, &self.commands, cmd, &self.rt, &self.bridge, closed)
     }
 
     /// Asks the session to close without waiting (the app is done); never blocks.

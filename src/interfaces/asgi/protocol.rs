@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use tokio::sync::mpsc;
 
-use crate::bridge::{lock, Awaitable, Bridge};
+use crate::bridge::{lock, send_or_wait, spawn_awaitable, Awaitable, Bridge};
 use crate::error::ClientDisconnected;
 use crate::http::body::{abort_stream, BodyStream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
@@ -21,9 +21,6 @@ use crate::http::headers::{headers_from_py, Items};
 use crate::http::pybytes::asgi_bytes;
 use crate::http::response::{build, Responder, ResponsePlan};
 use crate::http::status::status_from_py;
-
-/// Chunks a streamed response may queue ahead of the socket before `send` waits.
-const STREAM_QUEUE: usize = 16;
 
 enum Body {
     /// Not yet delivered to the app (possibly empty).
@@ -106,6 +103,10 @@ pub(super) fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<
     }
 }
 
+fn client_gone() -> PyErr {
+    ClientDisconnected::new_err("the client disconnected")
+}
+
 pub(super) fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
     PyRuntimeError::new_err(format!("unexpected ASGI message '{ty}', expected {expected}"))
 }
@@ -140,12 +141,9 @@ impl AsgiHttpProtocol {
         py: Python<'py>,
         inc: Arc<tokio::sync::Mutex<BodyStream>>,
     ) -> PyResult<Bound<'py, Awaitable>> {
-        let aw = Awaitable::pending(py)?;
-        let target = aw.clone().unbind();
-        let bridge = Arc::clone(&self.bridge);
         let body = Arc::clone(&self.body);
         let disconnect = Arc::clone(&self.disconnect);
-        let task = self.rt.spawn(async move {
+        let read = async move {
             let res = {
                 let mut inc = inc.lock().await;
                 inc.next_chunk().await.map(|c| {
@@ -157,21 +155,20 @@ impl AsgiHttpProtocol {
                 // The upload broke off: the client is gone, whatever hyper notices later.
                 disconnect.fire();
             }
-            bridge.push(Box::new(move |py, _| {
-                let msg = match res {
-                    Ok((chunk, end)) => {
-                        if end {
-                            *lock(&body) = Body::Done;
-                        }
-                        request_message(py, &chunk, !end)
+            res
+        };
+        spawn_awaitable(py, &self.rt, &self.bridge, read, move |py, res| {
+            let msg = match res {
+                Ok((chunk, end)) => {
+                    if end {
+                        *lock(&body) = Body::Done;
                     }
-                    Err(_) => disconnect_message(py),
-                };
-                Awaitable::resolve(target.bind(py), msg.map(|m| m.into_any().unbind()));
-            }));
-        });
-        aw.get().set_abort(task.abort_handle());
-        Ok(aw)
+                    request_message(py, &chunk, !end)
+                }
+                Err(_) => disconnect_message(py),
+            };
+            msg.map(|m| m.into_any().unbind())
+        })
     }
 
     fn send_start(&self, message: &Bound<'_, PyDict>, ty: &Bound<'_, PyString>) -> PyResult<()> {
@@ -209,12 +206,7 @@ impl AsgiHttpProtocol {
                 return Awaitable::done_none(py);
             }
             Phase::Started { status, headers } => {
-                let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-                let body = ResponseBody::Stream {
-                    rx,
-                    disconnect: (!self.head_only).then(|| Arc::clone(&self.disconnect)),
-                    ended: false,
-                };
+                let (tx, body) = ResponseBody::stream((!self.head_only).then(|| Arc::clone(&self.disconnect)));
                 self.respond(ResponsePlan::Ready(build(status, headers, body)));
                 (!self.head_only).then_some(tx)
             }
@@ -237,28 +229,7 @@ impl AsgiHttpProtocol {
             return Awaitable::done_none(py);
         };
         // `tx` is dropped once the chunk is queued; without `more` that ends the body.
-        match tx.try_send(Ok(chunk)) {
-            Ok(()) => Awaitable::done_none(py),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(ClientDisconnected::new_err("the client disconnected")),
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                let aw = Awaitable::pending(py)?;
-                let target = aw.clone().unbind();
-                let bridge = Arc::clone(&self.bridge);
-                let task = self.rt.spawn(async move {
-                    let ok = tx.send(item).await.is_ok();
-                    bridge.push(Box::new(move |py, _| {
-                        let value = if ok {
-                            Ok(py.None())
-                        } else {
-                            Err(ClientDisconnected::new_err("the client disconnected"))
-                        };
-                        Awaitable::resolve(target.bind(py), value);
-                    }));
-                });
-                aw.get().set_abort(task.abort_handle());
-                Ok(aw)
-            }
-        }
+        send_or_wait(py, &tx, Ok(chunk), &self.rt, &self.bridge, client_gone)
     }
 
     fn send_message<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
@@ -270,7 +241,7 @@ impl AsgiHttpProtocol {
             return Awaitable::done_none(py);
         }
         if self.disconnect.is_fired() {
-            return Err(ClientDisconnected::new_err("the client disconnected"));
+            return Err(client_gone());
         }
         let ty = message_type(message)?;
         if is(&ty, intern!(py, "http.response.body")) {

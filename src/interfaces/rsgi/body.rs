@@ -7,7 +7,7 @@ use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::bridge::{lock, Awaitable, Bridge};
+use crate::bridge::{lock, spawn_awaitable, Awaitable, Bridge};
 use crate::error::RSGIProtocolClosed;
 use crate::http::body::BodyStream;
 
@@ -20,29 +20,19 @@ pub(super) fn spawn_read<'py>(
     body: Arc<tokio::sync::Mutex<BodyStream>>,
     whole: bool,
 ) -> PyResult<Bound<'py, Awaitable>> {
-    let aw = Awaitable::pending(py)?;
-    let target = aw.clone().unbind();
-    let bridge = Arc::clone(bridge);
-    let task = rt.spawn(async move {
-        let res: Result<Option<Bytes>, hyper::Error> = {
-            let mut body = body.lock().await;
-            if whole {
-                body.read_all().await.map(Some)
-            } else {
-                body.next_chunk().await
-            }
-        };
-        bridge.push(Box::new(move |py, _| {
-            let value = match res {
-                Ok(Some(b)) => Ok(PyBytes::new(py, &b).into_any().unbind()),
-                Ok(None) => Err(PyStopAsyncIteration::new_err(())),
-                Err(e) => Err(RSGIProtocolClosed::new_err(format!("request body: {e}"))),
-            };
-            Awaitable::resolve(target.bind(py), value);
-        }));
-    });
-    aw.get().set_abort(task.abort_handle());
-    Ok(aw)
+    let read = async move {
+        let mut body = body.lock().await;
+        if whole {
+            body.read_all().await.map(Some)
+        } else {
+            body.next_chunk().await
+        }
+    };
+    spawn_awaitable(py, rt, bridge, read, |py, res| match res {
+        Ok(Some(b)) => Ok(PyBytes::new(py, &b).into_any().unbind()),
+        Ok(None) => Err(PyStopAsyncIteration::new_err(())),
+        Err(e) => Err(RSGIProtocolClosed::new_err(format!("request body: {e}"))),
+    })
 }
 
 enum IterState {

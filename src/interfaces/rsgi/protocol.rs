@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyString};
 use tokio::sync::mpsc;
 
 use super::body::{spawn_read, RsgiBodyIter};
-use crate::bridge::{lock, Awaitable, Bridge};
+use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
@@ -20,9 +20,6 @@ use crate::http::headers::{headers_from_py, Items};
 use crate::http::pybytes::bytes_from_py as body_bytes;
 use crate::http::response::{build, Responder, ResponsePlan};
 use crate::http::status::status_from_u16 as status_code;
-
-/// Chunks a stream response may queue ahead of the socket before `send_*` waits.
-const STREAM_QUEUE: usize = 16;
 
 enum BodySlot {
     Ready(RequestBody),
@@ -201,13 +198,8 @@ impl RsgiHttpProtocol {
         let Some(tx) = lock(&self.responder).take() else {
             return Err(RSGIProtocolError::new_err("a response was already sent"));
         };
-        let (chunks_tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let (chunks_tx, body) = ResponseBody::stream((!self.head_only).then(|| Arc::clone(&self.disconnect)));
         *lock(&self.stream) = Some(chunks_tx);
-        let body = ResponseBody::Stream {
-            rx,
-            disconnect: (!self.head_only).then(|| Arc::clone(&self.disconnect)),
-            ended: false,
-        };
         let _ = tx.send(ResponsePlan::Ready(build(status, headers, body)));
         Ok(RsgiStreamTransport {
             stream: Arc::clone(&self.stream),
@@ -267,34 +259,17 @@ impl RsgiStreamTransport {
             return Awaitable::done_none(py);
         }
         if self.disconnect.is_fired() {
-            return Err(RSGIProtocolClosed::new_err("the client disconnected"));
+            return Err(client_gone());
         }
         let Some(tx) = lock(&self.stream).clone() else {
             return Err(RSGIProtocolError::new_err("the response stream is finished"));
         };
-        match tx.try_send(Ok(data)) {
-            Ok(()) => Awaitable::done_none(py),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(RSGIProtocolClosed::new_err("the client disconnected")),
-            Err(mpsc::error::TrySendError::Full(data)) => {
-                let aw = Awaitable::pending(py)?;
-                let target = aw.clone().unbind();
-                let bridge = Arc::clone(&self.bridge);
-                let task = self.rt.spawn(async move {
-                    let ok = tx.send(data).await.is_ok();
-                    bridge.push(Box::new(move |py, _| {
-                        let value = if ok {
-                            Ok(py.None())
-                        } else {
-                            Err(RSGIProtocolClosed::new_err("the client disconnected"))
-                        };
-                        Awaitable::resolve(target.bind(py), value);
-                    }));
-                });
-                aw.get().set_abort(task.abort_handle());
-                Ok(aw)
-            }
-        }
+        send_or_wait(py, &tx, Ok(data), &self.rt, &self.bridge, client_gone)
     }
+}
+
+fn client_gone() -> PyErr {
+    RSGIProtocolClosed::new_err("the client disconnected")
 }
 
 #[pymethods]

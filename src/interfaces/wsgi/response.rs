@@ -28,9 +28,6 @@ use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, internal_error, Responder, ResponsePlan};
 
-/// Chunks a streamed response may queue ahead of the socket before the app thread waits.
-const STREAM_QUEUE: usize = 8;
-
 /// Response fields the application may not set: the engine owns the connection's framing.
 const HOP_BY_HOP: [&str; 6] = [
     "transfer-encoding",
@@ -338,12 +335,7 @@ impl StartResponse {
             let head = head.as_mut().ok_or_else(Self::no_start_response)?;
             if let Out::Pending(_) = out {
                 if let Out::Pending(responder) = std::mem::replace(out, Out::Done) {
-                    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-                    let body = ResponseBody::Stream {
-                        rx,
-                        disconnect: Some(Arc::clone(&self.disconnect)),
-                        ended: false,
-                    };
+                    let (tx, body) = ResponseBody::stream(Some(Arc::clone(&self.disconnect)));
                     if !responder.send(ResponsePlan::Ready(head.response(body))) {
                         *out = Out::Gone;
                         return Ok(Pushed::Gone);
