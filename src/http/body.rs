@@ -229,6 +229,28 @@ pub(crate) enum ResponseBody {
         stream: ReaderStream<tokio::io::Take<tokio::fs::File>>,
         remaining: u64,
     },
+    /// Another body, with something to do once it has been sent whole, failed, or been dropped
+    /// unsent (the access-log line, which must include the time the body took).
+    Watched(Box<Watched>),
+}
+
+pub(crate) struct Watched {
+    inner: ResponseBody,
+    on_end: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Watched {
+    fn end(&mut self) {
+        if let Some(f) = self.on_end.take() {
+            f();
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 /// Chunks a streamed response may queue ahead of the socket before the app waits (every
@@ -247,6 +269,14 @@ impl ResponseBody {
             ended: false,
         };
         (tx, body)
+    }
+
+    /// This body, calling `on_end` once it has ended (sent whole, failed, or dropped unsent).
+    pub(crate) fn on_end(self, on_end: impl FnOnce() + Send + 'static) -> Self {
+        Self::Watched(Box::new(Watched {
+            inner: self,
+            on_end: Some(Box::new(on_end)),
+        }))
     }
 
     pub(crate) fn full(b: Bytes) -> Self {
@@ -295,6 +325,13 @@ impl Body for ResponseBody {
                 Some(Err(e)) => Poll::Ready(Some(Err(e))),
                 None => Poll::Ready(None),
             },
+            Self::Watched(w) => {
+                let frame = ready!(Pin::new(&mut w.inner).poll_frame(cx));
+                if !matches!(frame, Some(Ok(_))) {
+                    w.end();
+                }
+                Poll::Ready(frame)
+            }
         }
     }
 
@@ -304,6 +341,7 @@ impl Body for ResponseBody {
             Self::Full(b) => b.is_none(),
             Self::Stream { .. } => false,
             Self::File { remaining, .. } => *remaining == 0,
+            Self::Watched(w) => w.inner.is_end_stream(),
         }
     }
 
@@ -313,6 +351,60 @@ impl Body for ResponseBody {
             Self::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Self::Stream { .. } => SizeHint::default(),
             Self::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Self::Watched(w) => w.inner.size_hint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    fn counted(body: ResponseBody) -> (ResponseBody, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let body = body.on_end(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        (body, calls)
+    }
+
+    #[tokio::test]
+    async fn on_end_runs_once_when_a_streamed_body_is_over() {
+        let (tx, body) = ResponseBody::stream(None);
+        let (mut body, calls) = counted(body);
+        assert_eq!(body.size_hint().exact(), None);
+        tx.send(Ok(Bytes::from_static(b"a"))).await.unwrap();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "a");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "not before the end");
+        drop(tx);
+        assert!(body.frame().await.is_none());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        drop(body);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "not again on drop");
+    }
+
+    #[tokio::test]
+    async fn on_end_runs_when_a_body_fails_or_is_dropped_unsent() {
+        let (tx, body) = ResponseBody::stream(None);
+        let (mut body, calls) = counted(body);
+        tx.send(Err(io::Error::other("cut"))).await.unwrap();
+        assert!(body.frame().await.unwrap().is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let (body, calls) = counted(ResponseBody::full(Bytes::from_static(b"hello")));
+        assert_eq!(
+            body.size_hint().exact(),
+            Some(5),
+            "the size still reaches content-length"
+        );
+        assert!(!body.is_end_stream());
+        drop(body);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

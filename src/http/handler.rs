@@ -173,8 +173,10 @@ pub(crate) async fn handle<I: Interface>(
     };
     // The head is out of the app's hands now; a streaming body watches the client itself.
     guard.0.take();
-    if let Some(facts) = access {
-        facts.emit(&shared.bridge, resp.status().as_u16(), started.elapsed());
-    }
-    Ok(resp)
+    let Some(facts) = access else { return Ok(resp) };
+    // The access line is written when the body is over, so that its duration covers a streamed
+    // body too (and a response whose client left is still logged).
+    let status = resp.status().as_u16();
+    let bridge = Arc::clone(&shared.bridge);
+    Ok(resp.map(|body| body.on_end(move || facts.emit(&bridge, status, started.elapsed()))))
 }

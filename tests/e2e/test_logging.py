@@ -40,6 +40,16 @@ def test_access_log_custom_format_renders_every_atom(server):
     assert float(match[2]) < 10_000
 
 
+def test_access_log_line_is_written_when_a_streamed_body_is_over(server):
+    # `/stream` sends six chunks 10 ms apart after the head: the line's duration covers them.
+    srv = server('rsgi_basic:app', '--access-log', '--access-log-fmt', '%(path)s %(status)d %(dt_ms).3f')
+    resp = srv.get('/stream')
+    assert resp.status_code == 200
+    assert resp.text.endswith('str-5;')
+    (match,) = srv.wait_for_log(r'^/stream 200 (\d+\.\d{3})$')
+    assert float(match[1]) >= 50, srv.log()
+
+
 def test_access_log_is_off_by_default(server):
     srv = server('rsgi_basic:app')
     assert srv.get('/').status_code == 200
