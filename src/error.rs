@@ -6,9 +6,27 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError};
 
 create_exception!(
     granian._granian,
-    RSGIProtocolError,
+    InterfaceError,
     PyRuntimeError,
+    "An application broke the rules of its interface (ASGI, RSGI, WSGI): a message out of order, a second response, ..."
+);
+create_exception!(
+    granian._granian,
+    RSGIProtocolError,
+    InterfaceError,
     "RSGI API misuse: body read twice, a second response stream, ..."
+);
+create_exception!(
+    granian._granian,
+    ASGIProtocolError,
+    InterfaceError,
+    "ASGI misuse: a message out of order or of an unknown type, a second accept, two receive() at once, ..."
+);
+create_exception!(
+    granian._granian,
+    WSGIProtocolError,
+    InterfaceError,
+    "WSGI misuse: a body before start_response(), start_response() twice without exc_info, ..."
 );
 create_exception!(
     granian._granian,

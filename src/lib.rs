@@ -38,6 +38,9 @@ fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<interfaces::wsgi::WsgiPool>()?;
     m.add_class::<interfaces::wsgi::WsgiInput>()?;
     m.add_class::<interfaces::wsgi::StartResponse>()?;
+    m.add("InterfaceError", py.get_type::<error::InterfaceError>())?;
+    m.add("ASGIProtocolError", py.get_type::<error::ASGIProtocolError>())?;
+    m.add("WSGIProtocolError", py.get_type::<error::WSGIProtocolError>())?;
     m.add("RSGIProtocolError", py.get_type::<error::RSGIProtocolError>())?;
     m.add("RSGIProtocolClosed", py.get_type::<error::RSGIProtocolClosed>())?;
     m.add("ClientDisconnected", py.get_type::<error::ClientDisconnected>())?;

@@ -41,6 +41,9 @@ __all__ = [
     'WSGIPool',
     'WSGIInput',
     'WSGIStartResponse',
+    'InterfaceError',
+    'ASGIProtocolError',
+    'WSGIProtocolError',
     'RSGIProtocolError',
     'RSGIProtocolClosed',
     'ClientDisconnected',
@@ -53,7 +56,16 @@ BUILD_GIL: bool
 
 # --- exceptions ----------------------------------------------------------------------------------
 
-class RSGIProtocolError(RuntimeError):
+class InterfaceError(RuntimeError):
+    """An application broke the rules of its interface (ASGI, RSGI, WSGI)."""
+
+class ASGIProtocolError(InterfaceError):
+    """ASGI misuse: a message out of order or of an unknown type, a second accept, ..."""
+
+class WSGIProtocolError(InterfaceError):
+    """WSGI misuse: a body before start_response(), start_response() twice without exc_info, ..."""
+
+class RSGIProtocolError(InterfaceError):
     """RSGI API misuse: body read twice, a second response stream, ..."""
 
 class RSGIProtocolClosed(RuntimeError):  # noqa: N818 (the runtime name)

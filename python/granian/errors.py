@@ -46,3 +46,25 @@ class FatalError(GranianError):
 
 class PidFileError(StartupError):
     """The pid file names another running process, or cannot be read or written."""
+
+
+#: The exceptions raised into application code by the compiled core (`granian._granian`),
+#: re-exported here on first use so that importing `granian.errors` stays cheap (the supervisor
+#: never loads the extension). `InterfaceError` (a `RuntimeError`) is the base of the interface
+#: misuse errors: `ASGIProtocolError`, `RSGIProtocolError`, `WSGIProtocolError`.
+_CORE_EXCEPTIONS = (
+    'InterfaceError',
+    'ASGIProtocolError',
+    'RSGIProtocolError',
+    'WSGIProtocolError',
+    'RSGIProtocolClosed',
+    'ClientDisconnected',
+)
+
+
+def __getattr__(name: str) -> type[BaseException]:
+    if name in _CORE_EXCEPTIONS:
+        from granian import _granian
+
+        return getattr(_granian, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -470,10 +470,10 @@ def test_app_returning_without_a_response_is_500(srv, route, log):
 @pytest.mark.parametrize(
     ('route', 'log'),
     [
-        ('body-before-start', r"unexpected ASGI message 'http\.response\.body'"),
-        ('start-twice', r"unexpected ASGI message 'http\.response\.start'"),
-        ('unknown-type', r"unexpected ASGI message 'http\.response\.nonsense'"),
-        ('pathsend-before-start', r"unexpected ASGI message 'http\.response\.pathsend'"),
+        ('body-before-start', r"ASGIProtocolError: unexpected ASGI message 'http\.response\.body'"),
+        ('start-twice', r"ASGIProtocolError: unexpected ASGI message 'http\.response\.start'"),
+        ('unknown-type', r"ASGIProtocolError: unexpected ASGI message 'http\.response\.nonsense'"),
+        ('pathsend-before-start', r"ASGIProtocolError: unexpected ASGI message 'http\.response\.pathsend'"),
         ('missing-type', r"ValueError: ASGI message without a 'type' key"),
         ('bad-status', r'in bad_status\n(?:  .*\n)*TypeError: '),
     ],

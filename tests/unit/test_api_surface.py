@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import logging
 import logging.config
+import subprocess
 import sys
 
 import click
@@ -261,9 +262,8 @@ def test_duration_type_rejects_and_bounds():
 
 
 def test_extension_version_and_build_gil():
-    from granian._granian import BUILD_GIL, __version__
-
     import granian
+    from granian._granian import BUILD_GIL, __version__
 
     assert __version__ == granian.__version__
     assert isinstance(BUILD_GIL, bool)
@@ -405,3 +405,25 @@ def test_wrap_wsgi_with_proxy_headers():
     assert wrap_wsgi_with_proxy_headers(inner)(environ('127.0.0.1'), None) == ['1.2.3.4', '0', 'https']
     untrusted = wrap_wsgi_with_proxy_headers(inner, trusted_hosts=['10.0.0.1'])
     assert untrusted(environ('127.0.0.1'), None) == ['127.0.0.1', '5000', 'http']
+
+
+def test_interface_misuse_errors_are_granian_exceptions_re_exported_lazily():
+    import granian.errors as errors
+    from granian import _granian
+
+    for name in ('ASGIProtocolError', 'RSGIProtocolError', 'WSGIProtocolError'):
+        cls = getattr(errors, name)
+        assert cls is getattr(_granian, name)
+        # A RuntimeError as before, so apps catching that keep working.
+        assert issubclass(cls, errors.InterfaceError)
+        assert issubclass(cls, RuntimeError)
+    assert errors.ClientDisconnected is _granian.ClientDisconnected
+    assert issubclass(errors.ClientDisconnected, OSError)
+    assert errors.RSGIProtocolClosed is _granian.RSGIProtocolClosed
+    with pytest.raises(AttributeError):
+        errors.NoSuchError  # noqa: B018
+
+
+def test_importing_granian_errors_does_not_load_the_extension():
+    code = "import sys, granian.errors; assert 'granian._granian' not in sys.modules, 'loaded'"
+    subprocess.run([sys.executable, '-c', code], check=True, timeout=60)

@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use tokio::sync::mpsc;
 
 use crate::bridge::{lock, send_or_wait, spawn_awaitable, Awaitable, Bridge};
-use crate::error::ClientDisconnected;
+use crate::error::{ASGIProtocolError, ClientDisconnected};
 use crate::http::body::{abort_stream, BodyStream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
@@ -108,7 +108,7 @@ fn client_gone() -> PyErr {
 }
 
 pub(super) fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
-    PyRuntimeError::new_err(format!("unexpected ASGI message '{ty}', expected {expected}"))
+    ASGIProtocolError::new_err(format!("unexpected ASGI message '{ty}', expected {expected}"))
 }
 
 impl AsgiHttpProtocol {

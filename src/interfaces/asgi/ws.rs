@@ -5,14 +5,14 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::protocol::{is, message_dict, message_type, unexpected};
 use crate::bridge::{lock, Awaitable};
-use crate::error::ClientDisconnected;
+use crate::error::{ASGIProtocolError, ClientDisconnected};
 use crate::http::body::ResponseBody;
 use crate::http::handler::RequestCtx;
 use crate::http::headers::{headers_from_py, Items};
@@ -125,7 +125,7 @@ impl AsgiWsProtocol {
             None => HeaderMap::new(),
         };
         let Some(ends) = self.channel.take_ends() else {
-            return Err(PyRuntimeError::new_err("the WebSocket was already accepted"));
+            return Err(ASGIProtocolError::new_err("the WebSocket was already accepted"));
         };
         self.respond(ResponsePlan::WebSocket(Accept {
             subprotocol,
@@ -247,7 +247,7 @@ impl AsgiWsProtocol {
         }
         match self.channel.receive(py, event_message)? {
             Ok(aw) => Ok(aw),
-            Err(()) => Err(PyRuntimeError::new_err("another receive() is already waiting")),
+            Err(()) => Err(ASGIProtocolError::new_err("another receive() is already waiting")),
         }
     }
 

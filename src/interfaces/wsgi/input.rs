@@ -9,13 +9,12 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::mpsc;
 
 use crate::bridge::lock;
-use crate::error::ClientDisconnected;
+use crate::error::{ClientDisconnected, WSGIProtocolError};
 use crate::http::body::{BodyStream, RequestBody};
 
 /// Chunks the reader task may forward ahead of the application.
@@ -126,7 +125,7 @@ impl WsgiInput {
                     return Ok(false);
                 }
                 Source::Busy => {
-                    return Err(PyRuntimeError::new_err("wsgi.input is being read by another thread"));
+                    return Err(WSGIProtocolError::new_err("wsgi.input is being read by another thread"));
                 }
                 Source::Failed(why) => {
                     let err = disconnected(&why);

@@ -16,14 +16,14 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
 use http::StatusCode;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use tokio::sync::mpsc;
 
 use crate::bridge::lock;
-use crate::error::ClientDisconnected;
+use crate::error::{ClientDisconnected, WSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, internal_error, Responder, ResponsePlan};
@@ -269,7 +269,7 @@ impl StartResponse {
     }
 
     fn no_start_response() -> PyErr {
-        PyRuntimeError::new_err("the application produced a body before calling start_response()")
+        WSGIProtocolError::new_err("the application produced a body before calling start_response()")
     }
 
     /// Sends the response head (unless already out) with a body that is known completely.
@@ -388,7 +388,7 @@ impl StartResponse {
     pub(super) fn finish(&self) -> PyResult<()> {
         if self.is_pending() {
             if lock(&self.st).head.is_none() {
-                return Err(PyRuntimeError::new_err(
+                return Err(WSGIProtocolError::new_err(
                     "the application returned without calling start_response()",
                 ));
             }
@@ -452,7 +452,7 @@ impl StartResponse {
             }
             None => {
                 if lock(&this.st).head.is_some() {
-                    return Err(PyRuntimeError::new_err(
+                    return Err(WSGIProtocolError::new_err(
                         "start_response() was already called; pass exc_info to replace the status and headers",
                     ));
                 }
