@@ -81,7 +81,19 @@ Actions = Generator[Action, Any, None]
 
 @dataclass(eq=False)
 class Worker:
-    """A worker as the policy sees it (see `WorkerProcess` for the meaning of the flags)."""
+    """A worker as the policy sees it.
+
+    Attributes:
+        slot: 1-based slot number (``worker-N``); a replacement takes its predecessor's.
+        pid: the process id.
+        started: when it was spawned (monotonic seconds).
+        respawned: it replaces a worker that died (the crash-loop guard looks at this).
+        ready: it reported that it serves.
+        retiring: told to stop because another worker took its slot (not a server stop).
+        kill_at: when it gets SIGKILL if still alive, or None.
+        killed: SIGKILL was sent.
+        done: its exit has been handled.
+    """
 
     slot: int
     pid: int

@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 __all__ = [
@@ -66,43 +65,30 @@ def pidfd_supported() -> bool:
 
 @dataclass(eq=False)
 class WorkerProcess:
-    """One worker process and the descriptors the supervisor holds for it.
+    """One worker process and the descriptors the supervisor holds for it. What the supervisor
+    decides about it (retiring, kill deadline, crash-loop guard) is tracked by
+    `server/policy.py`'s `Worker`.
 
     Attributes:
         id: 1-based slot number (``worker-N`` in logs, ``--id`` on its command line); a
             replacement gets the number of the worker it replaces.
         proc: the process.
-        started: ``time.monotonic()`` when it was spawned.
-        respawned: it replaces a worker that died (the crash-loop guard looks at this).
         status_fd: read end of the status pipe, -1 once closed.
         pidfd: the process's pidfd, -1 when not used or closed.
         config_fd: write end of the config pipe while data is still pending, else -1.
         pending: config bytes not yet written to ``config_fd``.
-        ready: the worker reported it serves.
-        retiring: told to stop because another worker took its slot (not a server stop).
-        kill_at: monotonic time at which it gets SIGKILL if still alive, or None.
-        killed: we sent SIGKILL.
+        ready: the worker reported it serves (its first ``R`` was passed on to the policy).
         done: its exit has been handled (reaped, descriptors closed, logged).
     """
 
     id: int
     proc: subprocess.Popen[bytes]
-    started: float
-    respawned: bool = False
     status_fd: int = -1
     pidfd: int = -1
     config_fd: int = -1
     pending: bytes = b''
     ready: bool = False
-    retiring: bool = False
-    kill_at: float | None = None
-    killed: bool = False
     done: bool = False
-
-    @property
-    def name(self) -> str:
-        """``worker-N``."""
-        return f'worker-{self.id}'
 
     @property
     def label(self) -> str:
@@ -110,7 +96,7 @@ class WorkerProcess:
         return f'worker-{self.id} (PID {self.proc.pid})'
 
 
-def start_worker(slot: int, payload: bytes, sock_fd: int, respawned: bool = False) -> WorkerProcess:
+def start_worker(slot: int, payload: bytes, sock_fd: int) -> WorkerProcess:
     """Start the worker of ``slot`` on the listening socket ``sock_fd``, sending it ``payload``.
 
     The returned worker holds the status pipe's read end and, while part of the payload is
@@ -138,9 +124,7 @@ def start_worker(slot: int, payload: bytes, sock_fd: int, respawned: bool = Fals
     finally:
         os.close(config_r)
         os.close(status_w)
-    worker = WorkerProcess(
-        id=slot, proc=proc, started=time.monotonic(), respawned=respawned, status_fd=status_r, pending=payload[sent:]
-    )
+    worker = WorkerProcess(id=slot, proc=proc, status_fd=status_r, pending=payload[sent:])
     if worker.pending:
         worker.config_fd = config_w
     else:

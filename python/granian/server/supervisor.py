@@ -157,7 +157,7 @@ class Supervisor:
         if isinstance(action, Log):
             logger.log(action.level, action.msg, *action.args)
         elif isinstance(action, Spawn):
-            return self._spawn(action.slot, action.respawned)
+            return self._spawn(action.slot)
         elif isinstance(action, RunReloadHooks):
             return self._on_reload_hooks()
         else:
@@ -166,10 +166,10 @@ class Supervisor:
 
     # --- spawning --------------------------------------------------------------------------
 
-    def _spawn(self, slot: int, respawned: bool) -> int | None:
+    def _spawn(self, slot: int) -> int | None:
         """Start one worker for ``slot``; its PID, or None (logged) when it could not be started."""
         try:
-            worker = start_worker(slot, self._payload, self._listener.fileno(), respawned)
+            worker = start_worker(slot, self._payload, self._listener.fileno())
         except (OSError, subprocess.SubprocessError) as exc:
             logger.error('Cannot start worker-%d: %s', slot, exc)
             return None
