@@ -3,6 +3,14 @@
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::prelude::*;
+
+/// The type name of `obj`, for error messages (`got str`).
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+}
 
 create_exception!(
     granian._granian,

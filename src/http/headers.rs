@@ -15,6 +15,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PySequence, PyString, PyTuple};
 
+use crate::error::type_name;
+
 /// What the name and value of a header pair may be.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Items {
@@ -31,12 +33,6 @@ impl Items {
             Self::Text => "str",
         }
     }
-}
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
 }
 
 /// The bytes of a bytes-like object (`bytes` borrowed; `bytearray`, `memoryview` copied), or of a

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use super::headers::{bytes_like, Items};
+use crate::error::type_name;
 
 /// Bodies at least this large are shared with Python instead of copied.
 const ZERO_COPY_MIN: usize = 16 * 1024;
@@ -31,7 +32,7 @@ pub(crate) fn bytes_from_py(body: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         Some(b) => Ok(Bytes::from(b.into_owned())),
         None => Err(PyTypeError::new_err(format!(
             "expected bytes or str, got {}",
-            body.get_type().name()?
+            type_name(body)
         ))),
     }
 }
@@ -49,7 +50,7 @@ pub(crate) fn asgi_bytes(value: Option<Bound<'_, PyAny>>, origin: &str, field: &
         Some(b) => Ok(Bytes::from(b.into_owned())),
         None => Err(PyTypeError::new_err(format!(
             "{origin} '{field}': expected bytes, got {}",
-            value.get_type().name()?
+            type_name(&value)
         ))),
     }
 }

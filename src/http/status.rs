@@ -5,6 +5,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
+use crate::error::type_name;
+
 /// A status code given as a number (RSGI passes it as a call argument).
 pub(crate) fn status_from_u16(status: u16) -> PyResult<StatusCode> {
     StatusCode::from_u16(status)
@@ -20,7 +22,7 @@ pub(crate) fn status_from_py(value: Option<Bound<'_, PyAny>>, origin: &str) -> P
     if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
             "{origin} 'status': expected an int, got {}",
-            value.get_type().name()?
+            type_name(&value)
         )));
     }
     let code = value.extract::<u16>().ok().and_then(|n| StatusCode::from_u16(n).ok());

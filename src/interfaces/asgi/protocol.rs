@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use tokio::sync::mpsc;
 
 use crate::bridge::{lock, send_or_wait, spawn_awaitable, Awaitable, Bridge};
-use crate::error::{ASGIProtocolError, ClientDisconnected};
+use crate::error::{type_name, ASGIProtocolError, ClientDisconnected};
 use crate::http::body::{abort_stream, BodyStream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
@@ -79,10 +79,7 @@ pub(super) fn message_dict<'a, 'py>(
     message.cast::<PyDict>().map_err(|_| {
         PyTypeError::new_err(format!(
             "ASGI send() takes a message dict ({expected}), got {}",
-            message
-                .get_type()
-                .name()
-                .map_or_else(|_| "object".into(), |n| n.to_string())
+            type_name(message)
         ))
     })
 }
@@ -91,12 +88,9 @@ pub(super) fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<
     let py = message.py();
     match message.get_item(intern!(py, "type"))? {
         Some(t) => t.cast_into::<PyString>().map_err(|e| {
-            let got = e.into_inner();
             PyTypeError::new_err(format!(
                 "ASGI message 'type': expected a str, got {}",
-                got.get_type()
-                    .name()
-                    .map_or_else(|_| "object".into(), |n| n.to_string())
+                type_name(&e.into_inner())
             ))
         }),
         None => Err(PyValueError::new_err("ASGI message without a 'type' key")),
@@ -266,7 +260,7 @@ impl AsgiHttpProtocol {
             Some(p) => p.extract().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "http.response.pathsend 'path': expected a str or os.PathLike, got {}",
-                    p.get_type().name().map_or_else(|_| "object".into(), |n| n.to_string())
+                    type_name(&p)
                 ))
             })?,
             None => return Err(PyValueError::new_err("http.response.pathsend needs a 'path'")),

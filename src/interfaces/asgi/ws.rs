@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::protocol::{is, message_dict, message_type, unexpected};
 use crate::bridge::{lock, Awaitable};
-use crate::error::{ASGIProtocolError, ClientDisconnected};
+use crate::error::{type_name, ASGIProtocolError, ClientDisconnected};
 use crate::http::body::ResponseBody;
 use crate::http::handler::RequestCtx;
 use crate::http::headers::{headers_from_py, Items};
@@ -89,8 +89,10 @@ fn typed<'py, T: for<'a> FromPyObject<'a, 'py>>(
     match optional(message, key)? {
         None => Ok(None),
         Some(v) => v.extract().map(Some).map_err(|_| {
-            let got = v.get_type().name().map_or_else(|_| "object".into(), |n| n.to_string());
-            pyo3::exceptions::PyTypeError::new_err(format!("{origin} '{key}': expected {expected}, got {got}"))
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "{origin} '{key}': expected {expected}, got {}",
+                type_name(&v)
+            ))
         }),
     }
 }

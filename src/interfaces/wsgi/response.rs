@@ -23,7 +23,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use tokio::sync::mpsc;
 
 use crate::bridge::lock;
-use crate::error::{ClientDisconnected, WSGIProtocolError};
+use crate::error::{type_name, ClientDisconnected, WSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, internal_error, Responder, ResponsePlan};
@@ -71,10 +71,6 @@ pub(crate) struct StartResponse {
     st: Mutex<State>,
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
-}
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
 }
 
 /// The status line, e.g. `"200 OK"`: a 3-digit code, then a space and a reason phrase.

@@ -14,7 +14,7 @@ use super::file;
 use super::input::WsgiInput;
 use super::response::{Pushed, StartResponse};
 use crate::bridge::{Bridge, Level};
-use crate::error::ClientDisconnected;
+use crate::error::{type_name, ClientDisconnected};
 use crate::http::handler::RequestCtx;
 
 /// Lists and tuples of several items with more bytes than this are streamed item by item
@@ -45,7 +45,7 @@ impl AppObjects {
 }
 
 fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
-    let name = item.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string());
+    let name = type_name(item);
     PyTypeError::new_err(format!("the WSGI response iterable must yield bytes, got {name}"))
 }
 
