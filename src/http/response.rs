@@ -2,7 +2,7 @@
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, SERVER};
@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tokio_util::io::ReaderStream;
 
 use super::body::ResponseBody;
-use crate::bridge::Outbox;
+use crate::bridge::{lock, Outbox};
 
 /// A response as decided on the Python side, finished on the runtime thread.
 pub(crate) enum ResponsePlan {
@@ -53,6 +53,41 @@ impl Responder {
             let _ = tx.send(plan);
         }));
         true
+    }
+}
+
+/// The one answer a request gets, shared by the objects an app may answer through: the first
+/// response wins, later ones are dropped. Closing it without an answer (or dropping it) makes
+/// the engine answer 500.
+pub(crate) struct ResponseSlot(Mutex<Option<Responder>>);
+
+impl ResponseSlot {
+    pub(crate) fn new(responder: Responder) -> Self {
+        Self(Mutex::new(Some(responder)))
+    }
+
+    /// Hands `plan` to hyper unless a response was given already. `false` when it was, or
+    /// when the request is gone.
+    pub(crate) fn respond(&self, plan: ResponsePlan) -> bool {
+        match self.take() {
+            Some(tx) => tx.send(plan),
+            None => false,
+        }
+    }
+
+    /// Whether no response was given yet.
+    pub(crate) fn is_open(&self) -> bool {
+        lock(&self.0).is_some()
+    }
+
+    /// The responder, when no response was given yet; the slot is closed afterwards.
+    pub(crate) fn take(&self) -> Option<Responder> {
+        lock(&self.0).take()
+    }
+
+    /// Closes the slot without answering: the engine answers 500 if nothing was sent.
+    pub(crate) fn close(&self) {
+        drop(self.take());
     }
 }
 
@@ -142,4 +177,72 @@ async fn open_file(
         remaining: len,
     };
     build(status, headers, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(status: u16) -> ResponsePlan {
+        ResponsePlan::Ready(status_only(StatusCode::from_u16(status).unwrap(), b""))
+    }
+
+    fn status(plan: ResponsePlan) -> u16 {
+        match plan {
+            ResponsePlan::Ready(r) => r.status().as_u16(),
+            _ => panic!("not a ready response"),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().build().unwrap()
+    }
+
+    #[test]
+    fn the_first_response_wins() {
+        runtime().block_on(async {
+            let (tx, rx) = Responder::new(Outbox::start());
+            let slot = ResponseSlot::new(tx);
+            assert!(slot.is_open());
+            assert!(slot.respond(plan(201)));
+            assert!(!slot.is_open());
+            assert!(!slot.respond(plan(202)), "a second response is dropped");
+            slot.close();
+            assert_eq!(status(rx.await.unwrap()), 201);
+        });
+    }
+
+    #[test]
+    fn closing_without_an_answer_leaves_the_engine_to_answer() {
+        runtime().block_on(async {
+            let (tx, rx) = Responder::new(Outbox::start());
+            let slot = ResponseSlot::new(tx);
+            slot.close();
+            assert!(!slot.respond(plan(200)));
+            // The handler sees the responder dropped: it answers 500.
+            assert!(rx.await.is_err());
+        });
+    }
+
+    #[test]
+    fn a_response_for_a_request_that_is_gone_reports_it() {
+        runtime().block_on(async {
+            let (tx, rx) = Responder::new(Outbox::start());
+            drop(rx);
+            assert!(!ResponseSlot::new(tx).respond(plan(200)));
+        });
+    }
+
+    #[test]
+    fn head_on_h2_keeps_the_length_and_drops_the_body() {
+        let resp = build(
+            StatusCode::OK,
+            HeaderMap::new(),
+            ResponseBody::full(Bytes::from_static(b"hello")),
+        );
+        let resp = without_body(resp);
+        assert_eq!(resp.headers()[CONTENT_LENGTH], "5");
+        assert!(matches!(resp.body(), ResponseBody::Empty));
+        assert_eq!(resp.headers()[SERVER], "granian");
+    }
 }

@@ -1,8 +1,10 @@
 //! ASGI 3 (HTTP): the scope dict and the `receive`/`send` protocol over the shared engine.
 
+mod http_phase;
 mod protocol;
 mod scope;
 mod ws;
+mod ws_phase;
 
 pub(crate) use protocol::AsgiHttpProtocol;
 pub(crate) use ws::AsgiWsProtocol;

@@ -1,5 +1,5 @@
-//! ASGI `receive` and `send` for one HTTP request, with the message order of the ASGI HTTP
-//! spec as explicit state: start -> body... -> done (or pathsend -> done).
+//! ASGI `receive` and `send` for one HTTP request. The message order of the ASGI HTTP spec is
+//! the state machine of `http_phase.rs`; this object parses messages and applies its actions.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -19,8 +19,10 @@ use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
 use crate::http::headers::{headers_from_py, Items};
 use crate::http::pybytes::asgi_bytes;
-use crate::http::response::{build, Responder, ResponsePlan};
+use crate::http::response::{build, ResponsePlan, ResponseSlot};
 use crate::http::status::status_from_py;
+
+use super::http_phase::{Action, HttpSend, Phase, Unfinished};
 
 enum Body {
     /// Not yet delivered to the app (possibly empty).
@@ -30,23 +32,14 @@ enum Body {
     Done,
 }
 
-enum Phase {
-    /// Nothing sent yet.
-    Init,
-    /// `http.response.start` received, nothing handed to hyper yet.
-    Started { status: StatusCode, headers: HeaderMap },
-    /// The head went out with a streamed body (`None` for HEAD: hyper sends no body, chunks
-    /// are dropped).
-    Streaming(Option<mpsc::Sender<Chunk>>),
-    /// The response is complete.
-    Done,
-}
+/// The response head an `http.response.start` gave.
+type Head = (StatusCode, HeaderMap);
 
 #[pyclass(frozen, freelist = 128, module = "granian._granian", name = "ASGIHTTPProtocol")]
 pub(crate) struct AsgiHttpProtocol {
     body: Arc<Mutex<Body>>,
-    phase: Mutex<Phase>,
-    responder: Mutex<Option<Responder>>,
+    phase: Mutex<Phase<Head, mpsc::Sender<Chunk>>>,
+    responder: ResponseSlot,
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
     bridge: Arc<Bridge>,
@@ -115,16 +108,10 @@ impl AsgiHttpProtocol {
             head_only: req.head.method == http::Method::HEAD,
             body: Arc::new(Mutex::new(body)),
             phase: Mutex::new(Phase::Init),
-            responder: Mutex::new(Some(req.responder)),
+            responder: ResponseSlot::new(req.responder),
             disconnect: req.disconnect,
             rt: req.rt,
             bridge: req.bridge,
-        }
-    }
-
-    fn respond(&self, plan: ResponsePlan) {
-        if let Some(tx) = lock(&self.responder).take() {
-            let _ = tx.send(plan);
         }
     }
 
@@ -165,71 +152,36 @@ impl AsgiHttpProtocol {
         })
     }
 
-    fn send_start(&self, message: &Bound<'_, PyDict>, ty: &Bound<'_, PyString>) -> PyResult<()> {
+    /// The head of an `http.response.start` message.
+    fn parse_start(message: &Bound<'_, PyDict>, ty: &Bound<'_, PyString>) -> PyResult<Head> {
         let py = message.py();
-        let mut phase = lock(&self.phase);
-        if !matches!(*phase, Phase::Init) {
-            return Err(unexpected(ty, "'http.response.body'"));
-        }
         let origin = ty.to_str()?;
         let status = status_from_py(message.get_item(intern!(py, "status"))?, origin)?;
         let headers = match message.get_item(intern!(py, "headers"))? {
             Some(h) => headers_from_py(&h, Items::Bytes, origin)?,
             None => HeaderMap::new(),
         };
-        *phase = Phase::Started { status, headers };
-        Ok(())
+        Ok((status, headers))
     }
 
-    fn send_body<'py>(
-        &self,
-        message: &Bound<'py, PyDict>,
-        ty: &Bound<'py, PyString>,
-    ) -> PyResult<Bound<'py, Awaitable>> {
+    /// The `path` of an `http.response.pathsend` message.
+    fn parse_path(message: &Bound<'_, PyDict>) -> PyResult<PathBuf> {
         let py = message.py();
-        let chunk = asgi_bytes(message.get_item(intern!(py, "body"))?, ty.to_str()?, "body")?;
-        let more = match message.get_item(intern!(py, "more_body"))? {
-            Some(m) => m.is_truthy()?,
-            None => false,
-        };
-        let mut phase = lock(&self.phase);
-        let tx = match std::mem::replace(&mut *phase, Phase::Done) {
-            Phase::Started { status, headers } if !more => {
-                drop(phase);
-                self.respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(chunk))));
-                return Awaitable::done_none(py);
-            }
-            Phase::Started { status, headers } => {
-                let (tx, body) = ResponseBody::stream((!self.head_only).then(|| Arc::clone(&self.disconnect)));
-                self.respond(ResponsePlan::Ready(build(status, headers, body)));
-                (!self.head_only).then_some(tx)
-            }
-            Phase::Streaming(tx) => tx,
-            other => {
-                let expected = if matches!(other, Phase::Init) {
-                    "'http.response.start'"
-                } else {
-                    "nothing (the response is complete)"
-                };
-                *phase = other;
-                return Err(unexpected(ty, expected));
-            }
-        };
-        if more {
-            *phase = Phase::Streaming(tx.clone());
+        match message.get_item(intern!(py, "path"))? {
+            Some(p) => p.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "http.response.pathsend 'path': expected a str or os.PathLike, got {}",
+                    type_name(&p)
+                ))
+            }),
+            None => Err(PyValueError::new_err("http.response.pathsend needs a 'path'")),
         }
-        drop(phase);
-        let Some(tx) = tx.filter(|_| !chunk.is_empty()) else {
-            return Awaitable::done_none(py);
-        };
-        // `tx` is dropped once the chunk is queued; without `more` that ends the body.
-        send_or_wait(py, &tx, Ok(chunk), &self.rt, &self.bridge, client_gone)
     }
 
     fn send_message<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
         let py = message.py();
         let message = message_dict(message, "http.response.*")?;
-        if matches!(*lock(&self.phase), Phase::Done) {
+        if lock(&self.phase).is_done() {
             // ASGI: once the response is complete, "any further messages on the channel will be
             // ignored" (not even checked: a late message cannot fail the request).
             return Awaitable::done_none(py);
@@ -238,50 +190,56 @@ impl AsgiHttpProtocol {
             return Err(client_gone());
         }
         let ty = message_type(message)?;
-        if is(&ty, intern!(py, "http.response.body")) {
-            self.send_body(message, &ty)
+        let mut chunk = Bytes::new();
+        let mut path = None;
+        let msg = if is(&ty, intern!(py, "http.response.body")) {
+            chunk = asgi_bytes(message.get_item(intern!(py, "body"))?, ty.to_str()?, "body")?;
+            let more = match message.get_item(intern!(py, "more_body"))? {
+                Some(m) => m.is_truthy()?,
+                None => false,
+            };
+            HttpSend::Body { more }
         } else if is(&ty, intern!(py, "http.response.start")) {
-            self.send_start(message, &ty)?;
-            Awaitable::done_none(py)
+            HttpSend::Start(Self::parse_start(message, &ty)?)
         } else if is(&ty, intern!(py, "http.response.pathsend")) {
-            self.send_pathsend(message, &ty)
+            path = Some(Self::parse_path(message)?);
+            HttpSend::PathSend
         } else {
-            Err(unexpected(&ty, "an 'http.response.*' message"))
-        }
-    }
-
-    fn send_pathsend<'py>(
-        &self,
-        message: &Bound<'py, PyDict>,
-        ty: &Bound<'py, PyString>,
-    ) -> PyResult<Bound<'py, Awaitable>> {
-        let py = message.py();
-        let path: PathBuf = match message.get_item(intern!(py, "path"))? {
-            Some(p) => p.extract().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "http.response.pathsend 'path': expected a str or os.PathLike, got {}",
-                    type_name(&p)
-                ))
-            })?,
-            None => return Err(PyValueError::new_err("http.response.pathsend needs a 'path'")),
+            return Err(unexpected(&ty, "an 'http.response.*' message"));
         };
-        let mut phase = lock(&self.phase);
-        match std::mem::replace(&mut *phase, Phase::Done) {
-            Phase::Started { status, headers } => {
-                drop(phase);
-                self.respond(ResponsePlan::File {
-                    status,
-                    headers,
-                    path,
-                    range: None,
-                });
-                Awaitable::done_none(py)
+        let action = lock(&self.phase)
+            .on_send(msg, |(status, headers)| {
+                let watch = (!self.head_only).then(|| Arc::clone(&self.disconnect));
+                let (tx, body) = ResponseBody::stream(watch);
+                self.responder
+                    .respond(ResponsePlan::Ready(build(status, headers, body)));
+                (!self.head_only).then_some(tx)
+            })
+            .map_err(|e| unexpected(&ty, e.expected))?;
+        match action {
+            Action::Hold | Action::Ignore => {}
+            Action::Whole((status, headers)) => {
+                self.responder
+                    .respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(chunk))));
             }
-            other => {
-                *phase = other;
-                Err(unexpected(ty, "'http.response.start' before it"))
+            Action::File((status, headers)) => {
+                if let Some(path) = path {
+                    self.responder.respond(ResponsePlan::File {
+                        status,
+                        headers,
+                        path,
+                        range: None,
+                    });
+                }
             }
+            Action::Chunk { tx: Some(tx), .. } if !chunk.is_empty() => {
+                // `tx` is dropped once the chunk is queued; after the last chunk that ends the
+                // body.
+                return send_or_wait(py, &tx, Ok(chunk), &self.rt, &self.bridge, client_gone);
+            }
+            Action::Chunk { .. } => {}
         }
+        Awaitable::done_none(py)
     }
 }
 
@@ -307,7 +265,7 @@ impl AsgiHttpProtocol {
             Body::Done => {
                 drop(body);
                 let msg = disconnect_message(py)?.into_any().unbind();
-                if matches!(*lock(&self.phase), Phase::Done) {
+                if lock(&self.phase).is_done() {
                     // The response is complete: nothing more will happen on this request.
                     return Awaitable::ready(py, msg);
                 }
@@ -343,20 +301,14 @@ impl AsgiHttpProtocol {
     /// the app left undone (for the log), after answering 500 or aborting a cut stream.
     #[pyo3(signature = (failed=false))]
     fn _finish(&self, failed: bool) -> Option<&'static str> {
-        let phase = std::mem::replace(&mut *lock(&self.phase), Phase::Done);
-        lock(&self.responder).take();
+        let left = lock(&self.phase).on_finish();
+        self.responder.close();
         // An app that stops because its client left did nothing wrong.
         let failed = failed || self.disconnect.is_fired();
-        match phase {
-            Phase::Done => None,
-            Phase::Init => (!failed).then_some("ASGI callable returned without starting a response"),
-            Phase::Started { .. } => (!failed).then_some("ASGI callable returned without sending the response body"),
-            Phase::Streaming(tx) => {
-                if let Some(tx) = tx {
-                    abort_stream(tx, &self.rt, "the response was not completed");
-                }
-                (!failed).then_some("ASGI callable returned without completing the response")
-            }
+        let complaint = left.complaint();
+        if let Unfinished::CutStream(Some(tx)) = left {
+            abort_stream(tx, &self.rt, "the response was not completed");
         }
+        complaint.filter(|_| !failed)
     }
 }

@@ -17,30 +17,21 @@ use crate::http::body::ResponseBody;
 use crate::http::handler::RequestCtx;
 use crate::http::headers::{headers_from_py, Items};
 use crate::http::pybytes::asgi_bytes;
-use crate::http::response::{build, status_only, Responder, ResponsePlan};
+use crate::http::response::{build, status_only, ResponsePlan, ResponseSlot};
 use crate::http::status::status_from_py;
 use crate::ws::{Accept, Command, Event, WsChannel};
 
-enum Phase {
-    /// `websocket.connect` not received by the app yet.
-    Connecting,
-    /// Waiting for the app's accept, close or denial response.
-    Handshake,
-    /// `websocket.http.response.start` sent: the body follows.
-    Denial {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    },
-    Accepted,
-    /// Closed by the app, refused, or ended by the client.
-    Closed,
-}
+use super::ws_phase::{WsAction, WsError, WsFinish, WsPhase, WsReceive, WsSend};
+
+/// What an accept message carries: the subprotocol and the extra headers.
+type AcceptHead = (Option<HeaderValue>, HeaderMap);
+/// The head of a denial response.
+type DenialHead = (StatusCode, HeaderMap);
 
 #[pyclass(frozen, module = "granian._granian", name = "ASGIWebsocketProtocol")]
 pub(crate) struct AsgiWsProtocol {
-    phase: Mutex<Phase>,
-    responder: Mutex<Option<Responder>>,
+    phase: Mutex<WsPhase<DenialHead>>,
+    responder: ResponseSlot,
     channel: WsChannel,
 }
 
@@ -100,19 +91,14 @@ fn typed<'py, T: for<'a> FromPyObject<'a, 'py>>(
 impl AsgiWsProtocol {
     pub(super) fn new(req: RequestCtx) -> Self {
         Self {
-            phase: Mutex::new(Phase::Connecting),
-            responder: Mutex::new(Some(req.responder)),
+            phase: Mutex::new(WsPhase::Connecting),
+            responder: ResponseSlot::new(req.responder),
             channel: WsChannel::new(req.rt, req.bridge),
         }
     }
 
-    fn respond(&self, plan: ResponsePlan) {
-        if let Some(tx) = lock(&self.responder).take() {
-            tx.send(plan);
-        }
-    }
-
-    fn accept(&self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+    /// The subprotocol and headers of a `websocket.accept` message.
+    fn parse_accept(message: &Bound<'_, PyDict>) -> PyResult<AcceptHead> {
         let py = message.py();
         let origin = "websocket.accept";
         let subprotocol = match typed::<String>(message, intern!(py, "subprotocol"), origin, "a str")? {
@@ -126,15 +112,41 @@ impl AsgiWsProtocol {
             Some(h) => headers_from_py(&h, Items::Bytes, origin)?,
             None => HeaderMap::new(),
         };
-        let Some(ends) = self.channel.take_ends() else {
-            return Err(ASGIProtocolError::new_err("the WebSocket was already accepted"));
+        Ok((subprotocol, headers))
+    }
+
+    fn parse_denial_start(message: &Bound<'_, PyDict>) -> PyResult<DenialHead> {
+        let py = message.py();
+        let origin = "websocket.http.response.start";
+        let status = status_from_py(message.get_item(intern!(py, "status"))?, origin)?;
+        let headers = match message.get_item(intern!(py, "headers"))? {
+            Some(h) => headers_from_py(&h, Items::Bytes, origin)?,
+            None => HeaderMap::new(),
         };
-        self.respond(ResponsePlan::WebSocket(Accept {
-            subprotocol,
-            headers,
-            ends,
-        }));
-        Ok(())
+        Ok((status, headers))
+    }
+
+    fn parse_denial_body<'py>(message: &Bound<'py, PyDict>) -> PyResult<WsSend<AcceptHead, DenialHead>> {
+        let py = message.py();
+        let chunk = asgi_bytes(
+            message.get_item(intern!(py, "body"))?,
+            "websocket.http.response.body",
+            "body",
+        )?;
+        let more = match optional(message, intern!(py, "more_body"))? {
+            Some(m) => m.is_truthy()?,
+            None => false,
+        };
+        Ok(WsSend::DenialBody { chunk, more })
+    }
+
+    /// The code and reason of a `websocket.close` message.
+    fn parse_close(message: &Bound<'_, PyDict>) -> PyResult<(u16, String)> {
+        let py = message.py();
+        let origin = "websocket.close";
+        let code = typed::<u16>(message, intern!(py, "code"), origin, "an int (1000-4999)")?.unwrap_or(1000);
+        let reason = typed::<String>(message, intern!(py, "reason"), origin, "a str")?.unwrap_or_default();
+        Ok((code, reason))
     }
 
     fn send_message<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
@@ -142,77 +154,72 @@ impl AsgiWsProtocol {
         let message = message_dict(message, "websocket.*")?;
         let ty = message_type(message)?;
         let mut phase = lock(&self.phase);
-        match &mut *phase {
-            Phase::Connecting | Phase::Handshake => {
-                if is(&ty, intern!(py, "websocket.accept")) {
-                    self.accept(message)?;
-                    *phase = Phase::Accepted;
-                } else if is(&ty, intern!(py, "websocket.close")) {
-                    self.respond(ResponsePlan::Ready(status_only(StatusCode::FORBIDDEN, b"")));
-                    *phase = Phase::Closed;
-                } else if is(&ty, intern!(py, "websocket.http.response.start")) {
-                    let origin = "websocket.http.response.start";
-                    let status = status_from_py(message.get_item(intern!(py, "status"))?, origin)?;
-                    let headers = match message.get_item(intern!(py, "headers"))? {
-                        Some(h) => headers_from_py(&h, Items::Bytes, origin)?,
-                        None => HeaderMap::new(),
-                    };
-                    *phase = Phase::Denial {
-                        status,
-                        headers,
-                        body: Vec::new(),
-                    };
-                } else {
-                    return Err(unexpected(
-                        &ty,
-                        "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'",
-                    ));
-                }
-                Awaitable::done_none(py)
+        let open = matches!(*phase, WsPhase::Accepted);
+        // Parsed before the phase moves, so that a malformed message changes nothing.
+        let mut close = (1000, String::new());
+        let mut data = None;
+        let msg = if is(&ty, intern!(py, "websocket.send")) {
+            if open {
+                data = Some(Self::data_command(message)?);
             }
-            Phase::Denial { status, headers, body } => {
-                if !is(&ty, intern!(py, "websocket.http.response.body")) {
-                    return Err(unexpected(&ty, "'websocket.http.response.body'"));
-                }
-                let chunk = asgi_bytes(
-                    message.get_item(intern!(py, "body"))?,
-                    "websocket.http.response.body",
-                    "body",
-                )?;
-                body.extend_from_slice(&chunk);
-                let more = match optional(message, intern!(py, "more_body"))? {
-                    Some(m) => m.is_truthy()?,
-                    None => false,
+            WsSend::Data
+        } else if is(&ty, intern!(py, "websocket.accept")) {
+            WsSend::Accept(Self::parse_accept(message)?)
+        } else if is(&ty, intern!(py, "websocket.close")) {
+            if open {
+                close = Self::parse_close(message)?;
+            }
+            WsSend::Close
+        } else if is(&ty, intern!(py, "websocket.http.response.start")) {
+            WsSend::DenialStart(Self::parse_denial_start(message)?)
+        } else if is(&ty, intern!(py, "websocket.http.response.body")) {
+            Self::parse_denial_body(message)?
+        } else {
+            let expected = match *phase {
+                WsPhase::Closed { .. } => return Err(closed_error()),
+                WsPhase::Accepted => "'websocket.send' or 'websocket.close'",
+                WsPhase::Denial { .. } => "'websocket.http.response.body'",
+                _ => "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'",
+            };
+            return Err(unexpected(&ty, expected));
+        };
+        let action = phase.on_send(msg).map_err(|e| match e {
+            WsError::Order(expected) => unexpected(&ty, expected),
+            WsError::Closed => closed_error(),
+        })?;
+        drop(phase);
+        match action {
+            WsAction::Accept((subprotocol, headers)) => {
+                let Some(ends) = self.channel.take_ends() else {
+                    return Err(ASGIProtocolError::new_err("the WebSocket was already accepted"));
                 };
-                if !more {
-                    let body = Bytes::from(std::mem::take(body));
-                    let mut headers = std::mem::take(headers);
-                    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-                    let resp = build(*status, headers, ResponseBody::full(body));
-                    self.respond(ResponsePlan::Ready(resp));
-                    *phase = Phase::Closed;
-                }
-                Awaitable::done_none(py)
+                self.responder.respond(ResponsePlan::WebSocket(Accept {
+                    subprotocol,
+                    headers,
+                    ends,
+                }));
             }
-            Phase::Accepted => {
-                if is(&ty, intern!(py, "websocket.send")) {
-                    let cmd = Self::data_command(message)?;
-                    drop(phase);
-                    self.channel.send(py, cmd, closed_error)
-                } else if is(&ty, intern!(py, "websocket.close")) {
-                    let origin = "websocket.close";
-                    let code =
-                        typed::<u16>(message, intern!(py, "code"), origin, "an int (1000-4999)")?.unwrap_or(1000);
-                    let reason = typed::<String>(message, intern!(py, "reason"), origin, "a str")?.unwrap_or_default();
-                    *phase = Phase::Closed;
-                    drop(phase);
-                    self.channel.send(py, Command::Close(code, reason), closed_error)
-                } else {
-                    Err(unexpected(&ty, "'websocket.send' or 'websocket.close'"))
+            WsAction::Refuse => {
+                self.responder
+                    .respond(ResponsePlan::Ready(status_only(StatusCode::FORBIDDEN, b"")));
+            }
+            WsAction::Hold => {}
+            WsAction::Deny((status, mut headers), body) => {
+                headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                self.responder
+                    .respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(body))));
+            }
+            WsAction::Send => {
+                if let Some(cmd) = data {
+                    return self.channel.send(py, cmd, closed_error);
                 }
             }
-            Phase::Closed => Err(closed_error()),
+            WsAction::Close => {
+                let (code, reason) = close;
+                return self.channel.send(py, Command::Close(code, reason), closed_error);
+            }
         }
+        Awaitable::done_none(py)
     }
 
     fn data_command(message: &Bound<'_, PyDict>) -> PyResult<Command> {
@@ -232,20 +239,14 @@ impl AsgiWsProtocol {
 impl AsgiWsProtocol {
     /// The ASGI `receive` callable.
     fn receive<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
-        {
-            let mut phase = lock(&self.phase);
-            match &*phase {
-                Phase::Connecting => {
-                    *phase = Phase::Handshake;
-                    let msg = PyDict::new(py);
-                    msg.set_item(intern!(py, "type"), intern!(py, "websocket.connect"))?;
-                    return Awaitable::ready(py, msg.into_any().unbind());
-                }
-                Phase::Closed if !self.channel.accepted() => {
-                    return Awaitable::ready(py, disconnect_message(py, 1006, "")?);
-                }
-                _ => {}
+        match lock(&self.phase).on_receive() {
+            WsReceive::Connect => {
+                let msg = PyDict::new(py);
+                msg.set_item(intern!(py, "type"), intern!(py, "websocket.connect"))?;
+                return Awaitable::ready(py, msg.into_any().unbind());
             }
+            WsReceive::NeverOpened => return Awaitable::ready(py, disconnect_message(py, 1006, "")?),
+            WsReceive::Channel => {}
         }
         match self.channel.receive(py, event_message)? {
             Ok(aw) => Ok(aw),
@@ -273,20 +274,15 @@ impl AsgiWsProtocol {
     /// the app failed).
     #[pyo3(signature = (failed=false))]
     fn _finish(&self, failed: bool) -> Option<&'static str> {
-        let phase = std::mem::replace(&mut *lock(&self.phase), Phase::Closed);
-        match phase {
-            Phase::Connecting | Phase::Handshake | Phase::Denial { .. } => {
-                let status = if failed {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    StatusCode::FORBIDDEN
-                };
-                self.respond(ResponsePlan::Ready(status_only(status, b"")));
+        match lock(&self.phase).on_finish(failed) {
+            WsFinish::Refuse(status) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                self.responder.respond(ResponsePlan::Ready(status_only(status, b"")));
             }
-            Phase::Accepted => self.channel.close_now(if failed { 1011 } else { 1000 }),
-            Phase::Closed => {}
+            WsFinish::Close(code) => self.channel.close_now(code),
+            WsFinish::Nothing => {}
         }
-        lock(&self.responder).take();
+        self.responder.close();
         None
     }
 }

@@ -18,7 +18,7 @@ use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::headers::{headers_from_py, Items};
 use crate::http::pybytes::bytes_from_py as body_bytes;
-use crate::http::response::{build, Responder, ResponsePlan};
+use crate::http::response::{build, Responder, ResponsePlan, ResponseSlot};
 use crate::http::status::status_from_u16 as status_code;
 
 enum BodySlot {
@@ -31,7 +31,7 @@ type StreamSlot = Arc<Mutex<Option<mpsc::Sender<Chunk>>>>;
 #[pyclass(frozen, freelist = 128, module = "granian._granian", name = "RSGIHTTPProtocol")]
 pub(crate) struct RsgiHttpProtocol {
     body: Mutex<BodySlot>,
-    responder: Mutex<Option<Responder>>,
+    responder: ResponseSlot,
     stream: StreamSlot,
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
@@ -60,7 +60,7 @@ impl RsgiHttpProtocol {
     ) -> Self {
         Self {
             body: Mutex::new(BodySlot::Ready(body)),
-            responder: Mutex::new(Some(responder)),
+            responder: ResponseSlot::new(responder),
             stream: Arc::new(Mutex::new(None)),
             disconnect,
             rt,
@@ -76,20 +76,14 @@ impl RsgiHttpProtocol {
         }
     }
 
-    /// Hands a response to hyper; later calls are ignored (the first response wins).
-    fn respond(&self, plan: ResponsePlan) {
-        if let Some(tx) = lock(&self.responder).take() {
-            let _ = tx.send(plan);
-        }
-    }
-
     fn respond_full(&self, origin: &str, status: u16, headers: Option<&Bound<'_, PyAny>>, body: Bytes) -> PyResult<()> {
-        if lock(&self.responder).is_none() {
+        if !self.responder.is_open() {
             return Ok(());
         }
         let status = status_code(status)?;
         let headers = headers_arg(headers, origin)?;
-        self.respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(body))));
+        self.responder
+            .respond(ResponsePlan::Ready(build(status, headers, ResponseBody::full(body))));
         Ok(())
     }
 }
@@ -143,7 +137,7 @@ impl RsgiHttpProtocol {
         headers: Option<&Bound<'_, PyAny>>,
         body: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        if lock(&self.responder).is_none() {
+        if !self.responder.is_open() {
             return Ok(());
         }
         let body = match body {
@@ -154,10 +148,10 @@ impl RsgiHttpProtocol {
     }
 
     fn response_file(&self, status: u16, headers: Option<&Bound<'_, PyAny>>, file: PathBuf) -> PyResult<()> {
-        if lock(&self.responder).is_none() {
+        if !self.responder.is_open() {
             return Ok(());
         }
-        self.respond(ResponsePlan::File {
+        self.responder.respond(ResponsePlan::File {
             status: status_code(status)?,
             headers: headers_arg(headers, "response_file")?,
             path: file,
@@ -179,10 +173,10 @@ impl RsgiHttpProtocol {
                 "invalid file range: start ({start}) must be lower than end ({end})"
             )));
         }
-        if lock(&self.responder).is_none() {
+        if !self.responder.is_open() {
             return Ok(());
         }
-        self.respond(ResponsePlan::File {
+        self.responder.respond(ResponsePlan::File {
             status: status_code(status)?,
             headers: headers_arg(headers, "response_file_range")?,
             path: file,
@@ -195,7 +189,7 @@ impl RsgiHttpProtocol {
     fn response_stream(&self, status: u16, headers: Option<&Bound<'_, PyAny>>) -> PyResult<RsgiStreamTransport> {
         let status = status_code(status)?;
         let headers = headers_arg(headers, "response_stream")?;
-        let Some(tx) = lock(&self.responder).take() else {
+        let Some(tx) = self.responder.take() else {
             return Err(RSGIProtocolError::new_err("a response was already sent"));
         };
         let (chunks_tx, body) = ResponseBody::stream((!self.head_only).then(|| Arc::clone(&self.disconnect)));
@@ -238,7 +232,7 @@ impl RsgiHttpProtocol {
                 abort_stream(tx, &self.rt, "the application raised while streaming");
             }
         }
-        lock(&self.responder).take();
+        self.responder.close();
     }
 }
 

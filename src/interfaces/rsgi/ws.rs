@@ -2,17 +2,17 @@
 //! [`WsChannel`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::bridge::{lock, Awaitable, Bridge};
+use crate::bridge::{Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
 use crate::http::pybytes::bytes_from_py;
-use crate::http::response::{status_only, Responder, ResponsePlan};
+use crate::http::response::{status_only, Responder, ResponsePlan, ResponseSlot};
 use crate::ws::{Accept, Command, Event, WsChannel};
 
 /// `WebsocketMessageType` values.
@@ -22,7 +22,7 @@ const KIND_STRING: u8 = 2;
 
 #[pyclass(frozen, module = "granian._granian", name = "RSGIWebsocketProtocol")]
 pub(crate) struct RsgiWsProtocol {
-    responder: Mutex<Option<Responder>>,
+    responder: ResponseSlot,
     channel: Arc<WsChannel>,
     /// `close()` was called (or the app finished): sends are refused from then on.
     closed: Arc<AtomicBool>,
@@ -61,16 +61,14 @@ fn message(py: Python<'_>, ev: Option<Event>) -> PyResult<Py<PyAny>> {
 impl RsgiWsProtocol {
     pub(super) fn new(responder: Responder, rt: tokio::runtime::Handle, bridge: Arc<Bridge>) -> Self {
         Self {
-            responder: Mutex::new(Some(responder)),
+            responder: ResponseSlot::new(responder),
             channel: Arc::new(WsChannel::new(rt, bridge)),
             closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn refuse(&self, status: StatusCode) {
-        if let Some(tx) = lock(&self.responder).take() {
-            tx.send(ResponsePlan::Ready(status_only(status, b"")));
-        }
+        self.responder.respond(ResponsePlan::Ready(status_only(status, b"")));
     }
 }
 
@@ -81,7 +79,7 @@ impl RsgiWsProtocol {
         if self.closed.load(Ordering::Acquire) {
             return Err(RSGIProtocolError::new_err("the WebSocket was closed"));
         }
-        let responder = lock(&self.responder).take();
+        let responder = self.responder.take();
         let (Some(tx), Some(ends)) = (responder, self.channel.take_ends()) else {
             return Err(RSGIProtocolError::new_err("the WebSocket was already accepted"));
         };

@@ -13,9 +13,11 @@
 
 mod environ;
 mod file;
+mod head;
 mod input;
 mod pool;
 mod response;
+mod rules;
 mod run;
 
 pub(crate) use input::WsgiInput;

@@ -10,42 +10,24 @@
 //!   hyper through a bounded channel as they are produced; when it is full the sending thread
 //!   waits with the GIL released, so a fast producer never piles up memory.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
-use http::StatusCode;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use http::header::CONTENT_LENGTH;
+use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::PyBytes;
 use tokio::sync::mpsc;
 
 use crate::bridge::lock;
 use crate::error::{type_name, ClientDisconnected, WSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
-use crate::http::response::{build, internal_error, Responder, ResponsePlan};
+use crate::http::response::{internal_error, Responder, ResponsePlan};
 
-/// Response fields the application may not set: the engine owns the connection's framing.
-const HOP_BY_HOP: [&str; 6] = [
-    "transfer-encoding",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-];
-
-/// What `start_response` was given, validated.
-pub(super) struct Head {
-    pub(super) status: StatusCode,
-    /// The application's reason phrase when it is not the standard one.
-    reason: Option<hyper::ext::ReasonPhrase>,
-    pub(super) headers: HeaderMap,
-    pub(super) content_length: Option<u64>,
-}
+use super::head::Head;
+use super::rules::{start_call, within_length, StartCall};
 
 enum Out {
     /// Nothing sent yet.
@@ -71,166 +53,6 @@ pub(crate) struct StartResponse {
     st: Mutex<State>,
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
-}
-
-/// The status line, e.g. `"200 OK"`: a 3-digit code, then a space and a reason phrase.
-pub(super) fn parse_status(status: &str) -> Result<(StatusCode, Option<&str>), String> {
-    let bad = || format!("invalid status {status:?}: expected '<3-digit code> <reason>', e.g. '200 OK'");
-    let bytes = status.as_bytes();
-    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) || bytes.get(3).is_some_and(|&b| b != b' ') {
-        return Err(bad());
-    }
-    let code = StatusCode::from_bytes(&bytes[..3]).map_err(|_| bad())?;
-    let reason = status.get(4..).filter(|r| !r.is_empty());
-    Ok((code, reason))
-}
-
-/// A native string as the bytes it stands for (code points 0-255, PEP 3333 "latin-1").
-fn latin1_bytes<'a>(s: &'a Bound<'_, PyString>, what: &str) -> PyResult<Cow<'a, [u8]>> {
-    let text = s.to_str()?;
-    if text.is_ascii() {
-        return Ok(Cow::Borrowed(text.as_bytes()));
-    }
-    text.chars()
-        .map(|c| u8::try_from(u32::from(c)))
-        .collect::<Result<Vec<u8>, _>>()
-        .map(Cow::Owned)
-        .map_err(|_| {
-            PyValueError::new_err(format!(
-                "start_response(): {what} {text:?} has characters above U+00FF; encode the text (e.g. as UTF-8) and decode it as latin-1"
-            ))
-        })
-}
-
-fn header_str<'a, 'py>(item: &'a Bound<'py, PyAny>, what: &str) -> PyResult<&'a Bound<'py, PyString>> {
-    item.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "start_response(): header {what}s must be str, got {}: {}",
-            type_name(item),
-            item.repr().map_or_else(|_| "?".into(), |r| r.to_string())
-        ))
-    })
-}
-
-fn not_a_list(headers: &Bound<'_, PyAny>) -> PyErr {
-    PyTypeError::new_err(format!(
-        "start_response(): headers must be a list of (name, value) tuples, got {}",
-        type_name(headers)
-    ))
-}
-
-/// One header: a `(name, value)` tuple as PEP 3333 says, or a 2-item list as apps also write.
-fn header_pair<'py>(item: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let (name, value) = if let Ok(t) = item.cast::<PyTuple>() {
-        if t.len() != 2 {
-            return None;
-        }
-        (t.get_item(0), t.get_item(1))
-    } else {
-        let l = item.cast::<PyList>().ok().filter(|l| l.len() == 2)?;
-        (l.get_item(0), l.get_item(1))
-    };
-    Some((name.ok()?, value.ok()?))
-}
-
-/// The response headers: a list of `(name, value)` tuples (or 2-item lists) of `str`.
-pub(super) fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<(HeaderMap, Option<u64>)> {
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = headers.cast::<PyList>() {
-        l.iter().collect()
-    } else if let Ok(t) = headers.cast::<PyTuple>() {
-        t.iter().collect()
-    } else if headers.is_instance_of::<PyString>()
-        || headers.is_instance_of::<PyBytes>()
-        || headers.is_instance_of::<pyo3::types::PyDict>()
-    {
-        return Err(not_a_list(headers));
-    } else {
-        headers
-            .try_iter()
-            .map_err(|_| not_a_list(headers))?
-            .collect::<PyResult<_>>()?
-    };
-    let mut map = HeaderMap::with_capacity(items.len());
-    let mut content_length = None;
-    for item in &items {
-        let (name, value) = header_pair(item).ok_or_else(|| {
-            PyTypeError::new_err(format!(
-                "start_response(): each header must be a (name, value) tuple, got {}",
-                item.repr().map_or_else(|_| "?".into(), |r| r.to_string())
-            ))
-        })?;
-        let name = header_str(&name, "name")?;
-        let value = header_str(&value, "value")?;
-        let name_b = latin1_bytes(name, "header name")?;
-        let hname = HeaderName::from_bytes(&name_b)
-            .map_err(|_| PyValueError::new_err(format!("start_response(): invalid header name {name}")))?;
-        let value_b = latin1_bytes(value, "header value")?;
-        let hvalue = HeaderValue::from_bytes(&value_b).map_err(|_| {
-            PyValueError::new_err(format!(
-                "start_response(): invalid value for header {hname}: {} (control characters such as CR and LF are not allowed)",
-                value.repr().map_or_else(|_| "?".into(), |r| r.to_string())
-            ))
-        })?;
-        if HOP_BY_HOP.contains(&hname.as_str()) {
-            continue;
-        }
-        if hname == CONTENT_LENGTH {
-            let n = hvalue
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!(
-                        "start_response(): invalid Content-Length {value}: expected a number of bytes"
-                    ))
-                })?;
-            if content_length.is_some_and(|c| c != n) {
-                return Err(PyValueError::new_err(
-                    "start_response(): conflicting Content-Length headers",
-                ));
-            }
-            content_length = Some(n);
-            map.insert(CONTENT_LENGTH, hvalue);
-            continue;
-        }
-        map.append(hname, hvalue);
-    }
-    Ok((map, content_length))
-}
-
-impl Head {
-    fn parse(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let status_s = status.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "start_response(): status must be a str such as '200 OK', got {}",
-                type_name(status)
-            ))
-        })?;
-        let text = status_s.to_str()?;
-        let (code, reason) = parse_status(text).map_err(|e| PyValueError::new_err(format!("start_response(): {e}")))?;
-        let reason = match reason {
-            Some(r) if Some(r) != code.canonical_reason() => Some(
-                hyper::ext::ReasonPhrase::try_from(r.as_bytes().to_vec())
-                    .map_err(|_| PyValueError::new_err(format!("start_response(): invalid reason phrase {r:?}")))?,
-            ),
-            _ => None,
-        };
-        let (headers, content_length) = parse_headers(headers)?;
-        Ok(Self {
-            status: code,
-            reason,
-            headers,
-            content_length,
-        })
-    }
-
-    fn response(&mut self, body: ResponseBody) -> http::Response<ResponseBody> {
-        let mut resp = build(self.status, std::mem::take(&mut self.headers), body);
-        if let Some(r) = self.reason.take() {
-            resp.extensions_mut().insert(r);
-        }
-        resp
-    }
 }
 
 /// How a pushed chunk went.
@@ -344,11 +166,9 @@ impl StartResponse {
             }
             let (tx, n, last) = match out {
                 Out::Streaming { tx, remaining } => {
-                    let n = remaining.map_or(data.len(), |r| data.len().min(r as usize));
-                    if let Some(r) = remaining {
-                        *r -= n as u64;
-                    }
-                    (tx.clone(), n, *remaining == Some(0))
+                    let (n, left, last) = within_length(*remaining, data.len());
+                    *remaining = left;
+                    (tx.clone(), n, last)
                 }
                 Out::Done => return Ok(Pushed::Complete),
                 Out::Gone | Out::Pending(_) => return Ok(Pushed::Gone),
@@ -439,20 +259,16 @@ impl StartResponse {
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let this = slf.get();
-        match exc_value(exc_info) {
-            Some(value) => {
-                if !this.is_pending() {
-                    // PEP 3333: too late to change the response; re-raise the original error.
-                    return Err(PyErr::from_value(value));
-                }
+        let exc = exc_value(exc_info);
+        let head_set = lock(&this.st).head.is_some();
+        match (start_call(head_set, !this.is_pending(), exc.is_some()), exc) {
+            (StartCall::ReRaise, Some(value)) => return Err(PyErr::from_value(value)),
+            (StartCall::AlreadyCalled, _) => {
+                return Err(WSGIProtocolError::new_err(
+                    "start_response() was already called; pass exc_info to replace the status and headers",
+                ))
             }
-            None => {
-                if lock(&this.st).head.is_some() {
-                    return Err(WSGIProtocolError::new_err(
-                        "start_response() was already called; pass exc_info to replace the status and headers",
-                    ));
-                }
-            }
+            _ => {}
         }
         let head = Head::parse(status, headers)?;
         lock(&this.st).head = Some(head);
@@ -472,110 +288,5 @@ impl StartResponse {
 
     fn __repr__(&self) -> &'static str {
         "<WSGIStartResponse>"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(parse_status("200 OK").unwrap(), (StatusCode::OK, Some("OK")));
-        assert_eq!(
-            parse_status("404 Not Found").unwrap(),
-            (StatusCode::NOT_FOUND, Some("Not Found"))
-        );
-        assert_eq!(parse_status("599 Custom").unwrap().0.as_u16(), 599);
-        assert_eq!(parse_status("204").unwrap(), (StatusCode::NO_CONTENT, None));
-        for bad in ["", "20 OK", "2000 OK", "abc OK", "200-OK", "099 Low"] {
-            assert!(parse_status(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn headers_are_validated_and_framing_headers_dropped() {
-        Python::attach(|py| {
-            let ok = PyList::new(
-                py,
-                [
-                    ("Content-Type", "text/plain"),
-                    ("X-Caf\u{e9}", "ok"),
-                    ("Content-Length", "12"),
-                    ("Transfer-Encoding", "chunked"),
-                    ("Set-Cookie", "a=1"),
-                    ("Set-Cookie", "b=2"),
-                    ("X-Latin", "caf\u{e9}"),
-                ],
-            )
-            .unwrap();
-            let err = parse_headers(ok.as_any()).unwrap_err();
-            assert!(err.to_string().contains("invalid header name"), "{err}");
-
-            let ok = PyList::new(
-                py,
-                [
-                    ("Content-Type", "text/plain"),
-                    ("Content-Length", "12"),
-                    ("Transfer-Encoding", "chunked"),
-                    ("Set-Cookie", "a=1"),
-                    ("Set-Cookie", "b=2"),
-                    ("X-Latin", "caf\u{e9}"),
-                ],
-            )
-            .unwrap();
-            let (map, cl) = parse_headers(ok.as_any()).unwrap();
-            assert_eq!(cl, Some(12));
-            assert!(!map.contains_key("transfer-encoding"));
-            assert_eq!(map.get_all("set-cookie").iter().count(), 2);
-            assert_eq!(map["x-latin"].as_bytes(), b"caf\xe9");
-
-            let lists = py
-                .eval(
-                    pyo3::ffi::c_str!("[['X-A', '1'], ('X-A', '2'), ['Content-Type', 'text/plain']]"),
-                    None,
-                    None,
-                )
-                .unwrap();
-            let (map, _) = parse_headers(&lists).unwrap();
-            let all: Vec<_> = map.get_all("x-a").iter().collect();
-            assert_eq!(all, ["1", "2"]);
-            assert_eq!(map["content-type"], "text/plain");
-            let gen = py
-                .eval(pyo3::ffi::c_str!("(h for h in [('X-B', '1')])"), None, None)
-                .unwrap();
-            assert_eq!(parse_headers(&gen).unwrap().0["x-b"], "1");
-            let bad = PyList::new(py, [["X", "1", "2"]]).unwrap();
-            assert!(parse_headers(bad.as_any())
-                .unwrap_err()
-                .to_string()
-                .contains("(name, value) tuple"));
-
-            let bad = PyList::new(py, [("X", "a\r\nb")]).unwrap();
-            assert!(parse_headers(bad.as_any())
-                .unwrap_err()
-                .to_string()
-                .contains("control characters"));
-            let bad = PyList::new(py, [("X", "\u{20ac}")]).unwrap();
-            assert!(parse_headers(bad.as_any())
-                .unwrap_err()
-                .to_string()
-                .contains("above U+00FF"));
-            let bad = PyList::new(py, [(PyBytes::new(py, b"X"), "v")]).unwrap();
-            assert!(parse_headers(bad.as_any())
-                .unwrap_err()
-                .to_string()
-                .contains("must be str"));
-            let bad = pyo3::types::PyDict::new(py);
-            assert!(parse_headers(bad.as_any())
-                .unwrap_err()
-                .to_string()
-                .contains("must be a list"));
-            let bad = PyList::new(py, [("Content-Length", "lots")]).unwrap();
-            assert!(parse_headers(bad.as_any())
-                .unwrap_err()
-                .to_string()
-                .contains("Content-Length"));
-        });
     }
 }
