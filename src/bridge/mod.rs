@@ -102,6 +102,12 @@ impl Bridge {
         }));
     }
 
+    /// How many jobs wait for the loop thread (tests count what a request queued).
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue).len()
+    }
+
     /// Runs queued jobs on the loop thread. Never loses a wake-up: `armed` is cleared before
     /// the queue is taken, so a push racing with us either lands in this batch or re-arms.
     pub(crate) fn drain(&self, py: Python<'_>, ctx: &PyCtx) {

@@ -307,3 +307,91 @@ pub(crate) fn spawn_connection<I: Interface>(
         drop(alive);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    //! Draining (see the module docs), on an in-memory connection with a plain hyper service.
+    use super::*;
+    use http_body_util::Full;
+    use tokio::io::{AsyncWriteExt, DuplexStream};
+
+    const GRACE: Duration = Duration::from_millis(100);
+
+    /// Serves one HTTP/1.1 connection through [`drive`]; returns the client end, the stop
+    /// switch and the connection's task.
+    fn serve() -> (DuplexStream, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (stop, mut shutdown) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let svc = service_fn(|_req| async {
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+            });
+            let conn = http1::Builder::new()
+                .serve_connection(TokioIo::new(server), svc)
+                .with_upgrades();
+            let _ = drive(conn, &mut shutdown, GRACE).await;
+        });
+        (client, stop, task)
+    }
+
+    async fn read_to_close(client: &mut DuplexStream) -> String {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
+            .await
+            .expect("the connection stayed open")
+            .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_closes_after_the_grace_once_stopped() {
+        let (mut client, stop, task) = serve();
+        stop.send(true).unwrap();
+        assert_eq!(read_to_close(&mut client).await, "");
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_sent_during_the_grace_is_still_served() {
+        let (mut client, stop, task) = serve();
+        stop.send(true).unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let got = read_to_close(&mut client).await;
+        assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+        assert!(got.ends_with("ok"), "{got}");
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_keeps_serving_until_stopped() {
+        let (mut client, stop, task) = serve();
+        for _ in 0..3 {
+            client.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+            let mut buf = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"));
+        }
+        assert!(!task.is_finished());
+        stop.send(true).unwrap();
+        read_to_close(&mut client).await;
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_h2_preface_is_told_apart_from_http1() {
+        let (mut a, b) = tokio::net::UnixStream::pair().unwrap();
+        a.write_all(H2_PREFACE).await.unwrap();
+        let mut stream = Stream::Unix(b);
+        let (version, prefix) = detect(&mut stream, Duration::from_secs(5)).await.unwrap();
+        assert!(version == Version::H2 && prefix.as_ref() == H2_PREFACE);
+        let (mut a, b) = tokio::net::UnixStream::pair().unwrap();
+        a.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut stream = Stream::Unix(b);
+        let (version, _) = detect(&mut stream, Duration::from_secs(5)).await.unwrap();
+        assert!(version == Version::H1);
+        drop(a);
+    }
+}

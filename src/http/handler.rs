@@ -180,3 +180,7 @@ pub(crate) async fn handle<I: Interface>(
     let bridge = Arc::clone(&shared.bridge);
     Ok(resp.map(|body| body.on_end(move || facts.emit(&bridge, status, started.elapsed()))))
 }
+
+#[cfg(test)]
+#[path = "handler_tests.rs"]
+mod tests;
