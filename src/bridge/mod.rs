@@ -9,6 +9,7 @@
 mod awaitable;
 mod eventfd;
 mod outbox;
+pub(crate) mod pool;
 mod spawn;
 
 pub(crate) use awaitable::{set_event_loop, Awaitable};

@@ -1,30 +1,31 @@
 //! Client-disconnect notification: fired from tokio when a request's connection goes away
-//! before its response is complete, observed from Python through awaitables.
+//! before its response is complete. Interfaces observe it by polling [`Disconnect::is_fired`]
+//! or by registering a callback ([`Disconnect::on_fire`]; Python awaitables are built on it
+//! in `interfaces::py::disconnect`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use pyo3::prelude::*;
+use crate::bridge::lock;
 
-use crate::bridge::{lock, Awaitable, Bridge};
+/// Run once when the client goes away; any thread.
+pub(crate) type OnFire = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Disconnect {
     fired: AtomicBool,
     /// The engine cut the request short because its body was malformed (and answered 400):
     /// what the app sees as a disconnect is the client's fault, not the app's.
     malformed: AtomicBool,
-    /// Awaitables waiting for the event, each with the value it resolves to (loop thread only).
-    waiters: Mutex<Vec<(Py<Awaitable>, Py<PyAny>)>>,
-    bridge: Arc<Bridge>,
+    /// Callbacks waiting for the event.
+    watchers: Mutex<Vec<OnFire>>,
 }
 
 impl Disconnect {
-    pub(crate) fn new(bridge: Arc<Bridge>) -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             fired: AtomicBool::new(false),
             malformed: AtomicBool::new(false),
-            waiters: Mutex::new(Vec::new()),
-            bridge,
+            watchers: Mutex::new(Vec::new()),
         })
     }
 
@@ -42,33 +43,29 @@ impl Disconnect {
         self.malformed.store(true, Ordering::Release);
     }
 
-    /// Marks the client as gone and wakes Python waiters. Any thread; idempotent.
-    pub(crate) fn fire(self: &Arc<Self>) {
+    /// Marks the client as gone and runs the callbacks. Any thread; idempotent.
+    pub(crate) fn fire(&self) {
         if self.fired.swap(true, Ordering::AcqRel) {
             return;
         }
-        let this = Arc::clone(self);
-        self.bridge.push(Box::new(move |py, _| this.wake_waiters(py)));
-    }
-
-    fn wake_waiters(&self, py: Python<'_>) {
-        let waiters = std::mem::take(&mut *lock(&self.waiters));
-        for (w, value) in waiters {
-            Awaitable::resolve(w.bind(py), Ok(value));
+        let watchers = std::mem::take(&mut *lock(&self.watchers));
+        for cb in watchers {
+            cb();
         }
     }
 
-    /// An awaitable that finishes with `value` when the client disconnects (at once if it
-    /// already did).
-    pub(crate) fn wait<'py>(&self, py: Python<'py>, value: Py<PyAny>) -> PyResult<Bound<'py, Awaitable>> {
-        if self.is_fired() {
-            return Awaitable::ready(py, value);
+    /// Runs `cb` when the client goes away: at once (on this thread) if it already has.
+    pub(crate) fn on_fire(&self, cb: OnFire) {
+        {
+            let mut watchers = lock(&self.watchers);
+            // Checked under the lock: `fire` sets the flag before it takes the list, so a
+            // callback is either in the list it takes or sees the flag set.
+            if !self.is_fired() {
+                watchers.push(cb);
+                return;
+            }
         }
-        let aw = Awaitable::pending(py)?;
-        lock(&self.waiters).push((aw.clone().unbind(), value));
-        // A fire racing with the push above has queued `wake_waiters`, which runs after us on
-        // this same loop thread, so the waiter cannot be missed.
-        Ok(aw)
+        cb();
     }
 }
 
@@ -81,5 +78,73 @@ impl Drop for DisconnectGuard {
         if let Some(d) = self.0.take() {
             d.fire();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn counter() -> (Arc<AtomicUsize>, impl Fn() -> OnFire) {
+        let n = Arc::new(AtomicUsize::new(0));
+        let m = Arc::clone(&n);
+        (n, move || {
+            let m = Arc::clone(&m);
+            Box::new(move || {
+                m.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+    }
+
+    #[test]
+    fn callbacks_run_once_when_fired() {
+        let d = Disconnect::new();
+        let (n, cb) = counter();
+        d.on_fire(cb());
+        d.on_fire(cb());
+        assert_eq!(n.load(Ordering::SeqCst), 0);
+        d.fire();
+        d.fire();
+        assert_eq!(n.load(Ordering::SeqCst), 2);
+        assert!(d.is_fired());
+    }
+
+    #[test]
+    fn a_callback_after_the_fact_runs_at_once() {
+        let d = Disconnect::new();
+        d.fire();
+        let (n, cb) = counter();
+        d.on_fire(cb());
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn no_callback_is_lost_to_a_racing_fire() {
+        for _ in 0..200 {
+            let d = Disconnect::new();
+            let (n, cb) = counter();
+            let firing = {
+                let d = Arc::clone(&d);
+                std::thread::spawn(move || d.fire())
+            };
+            for _ in 0..10 {
+                d.on_fire(cb());
+            }
+            firing.join().unwrap();
+            assert_eq!(n.load(Ordering::SeqCst), 10);
+        }
+    }
+
+    #[test]
+    fn the_guard_fires_when_dropped_armed() {
+        let d = Disconnect::new();
+        drop(DisconnectGuard(Some(Arc::clone(&d))));
+        assert!(d.is_fired());
+        let d = Disconnect::new();
+        let mut guard = DisconnectGuard(Some(Arc::clone(&d)));
+        guard.0.take();
+        drop(guard);
+        assert!(!d.is_fired());
     }
 }

@@ -8,15 +8,14 @@ use std::time::{Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use pyo3::prelude::*;
 
 use super::body::{RequestBody, ResponseBody};
 use super::disconnect::{Disconnect, DisconnectGuard};
 use super::response::{internal_error, status_only, without_body, Responder, ResponsePlan};
+use super::upgrade::Upgrade;
 use crate::access_log::AccessFacts;
-use crate::bridge::{Bridge, Level, Outbox, PyCtx};
+use crate::bridge::{Bridge, Level, Outbox};
 use crate::net::ConnInfo;
-use crate::ws::WsConfig;
 
 /// Everything an interface needs to serve one request, moved to the loop thread.
 pub(crate) struct RequestCtx {
@@ -28,9 +27,9 @@ pub(crate) struct RequestCtx {
     /// The runtime serving the connection: where the app's I/O requests are spawned.
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) bridge: Arc<Bridge>,
-    /// A WebSocket handshake: the app accepts with [`ResponsePlan::WebSocket`] or answers
-    /// with an ordinary response (a refusal).
-    pub(crate) websocket: bool,
+    /// The request asks to switch protocols (a WebSocket handshake): the app agrees with
+    /// [`ResponsePlan::Switch`] or answers with an ordinary response (a refusal).
+    pub(crate) upgrade: bool,
 }
 
 /// An application interface (RSGI, ASGI, WSGI): hands a request to the app.
@@ -40,31 +39,20 @@ pub(crate) trait Interface: Send + Sync + 'static {
     fn dispatch(self: Arc<Self>, req: RequestCtx);
 }
 
-/// Interfaces whose app runs on the worker's event loop: requests travel through the bridge.
-pub(crate) trait LoopInterface: Send + Sync + 'static {
-    /// Runs on the loop thread with the GIL held: builds the request objects, starts the app.
-    fn start(&self, py: Python<'_>, ctx: &PyCtx, req: RequestCtx);
-}
-
-impl<T: LoopInterface> Interface for T {
-    fn dispatch(self: Arc<Self>, req: RequestCtx) {
-        let bridge = Arc::clone(&req.bridge);
-        bridge.push(Box::new(move |py, pyctx| self.start(py, pyctx, req)));
-    }
-}
-
 /// Per-worker state shared by all connections of an interface.
 pub(crate) struct Shared<I> {
     pub(crate) interface: Arc<I>,
     pub(crate) bridge: Arc<Bridge>,
     pub(crate) access_log: bool,
-    /// WebSocket settings; `None` when upgrades are served as plain HTTP (`--no-ws`, WSGI).
-    pub(crate) ws: Option<Arc<WsConfig>>,
+    /// The protocol requests may switch to; `None` when switching is off (`--no-ws`, WSGI):
+    /// such requests are served as plain HTTP.
+    pub(crate) upgrade: Option<Arc<dyn Upgrade>>,
 }
 
-/// Serves one request. A WebSocket handshake (when the interface takes them) is checked first
-/// (a malformed one is a 400 without the app); the app then accepts it, and the session starts
-/// once hyper has switched protocols, or answers like any request (a refusal).
+/// Serves one request. A request asking to switch protocols (when the worker serves an
+/// [`Upgrade`]) is prepared first (a malformed one is a 400 without the app); the app then
+/// agrees, and the upgrade hook builds the switching response, or answers like any request (a
+/// refusal).
 pub(crate) async fn handle<I: Interface>(
     mut req: Request<Incoming>,
     conn: Arc<ConnInfo>,
@@ -72,20 +60,16 @@ pub(crate) async fn handle<I: Interface>(
     outbox: Arc<Outbox>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
-    let ws = match shared.ws.as_ref() {
-        Some(cfg) if crate::ws::is_upgrade(&req) => match crate::ws::handshake(&mut req, cfg) {
-            Ok(hs) => Some((hs, Arc::clone(cfg))),
-            Err(e) => {
-                shared
-                    .bridge
-                    .log(Level::Debug, || format!("invalid WebSocket handshake: {e}"));
-                return Ok(status_only(
-                    StatusCode::BAD_REQUEST,
-                    b"Bad Request: invalid WebSocket handshake",
-                ));
-            }
-        },
-        _ => None,
+    let switch = match shared.upgrade.as_ref().and_then(|u| u.prepare(&mut req)) {
+        None => None,
+        Some(Ok(prepared)) => Some(prepared),
+        Some(Err(e)) => {
+            shared.bridge.log(Level::Debug, || e);
+            return Ok(status_only(
+                StatusCode::BAD_REQUEST,
+                b"Bad Request: invalid upgrade request",
+            ));
+        }
     };
     let (head, body) = req.into_parts();
     if head.version == http::Version::HTTP_11 && !head.headers.contains_key(http::header::HOST) {
@@ -100,7 +84,7 @@ pub(crate) async fn handle<I: Interface>(
     let access = shared
         .access_log
         .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
-    let mut body = if ws.is_some() {
+    let mut body = if switch.is_some() {
         RequestBody::Full(bytes::Bytes::new())
     } else {
         match RequestBody::prefetch(body, &head.headers).await {
@@ -109,7 +93,7 @@ pub(crate) async fn handle<I: Interface>(
         }
     };
     let (tx, rx) = Responder::new(outbox);
-    let disconnect = Disconnect::new(Arc::clone(&shared.bridge));
+    let disconnect = Disconnect::new();
     let malformed = match &mut body {
         RequestBody::Stream(s) => Some(s.on_malformed(Arc::clone(&disconnect))),
         RequestBody::Full(_) => None,
@@ -123,7 +107,7 @@ pub(crate) async fn handle<I: Interface>(
         conn,
         rt: tokio::runtime::Handle::current(),
         bridge: Arc::clone(&shared.bridge),
-        websocket: ws.is_some(),
+        upgrade: switch.is_some(),
     };
     Arc::clone(&shared.interface).dispatch(ctx);
     // The app's answer (`Err`: it dropped its responder without answering), or `None` when the
@@ -147,10 +131,8 @@ pub(crate) async fn handle<I: Interface>(
             }
         }
     };
-    let resp = match (answer, ws) {
-        (Some(Ok(ResponsePlan::WebSocket(accept))), Some((hs, cfg))) => {
-            crate::ws::accepted(hs, accept, cfg, Arc::clone(&shared.bridge))
-        }
+    let resp = match (answer, switch) {
+        (Some(Ok(ResponsePlan::Switch(accepted))), Some(prepared)) => prepared.switch(accepted),
         (Some(Ok(plan)), _) if head_on_h2 => without_body(plan.into_response().await),
         (Some(Ok(plan)), _) => plan.into_response().await,
         (Some(Err(_)), _) => internal_error(),

@@ -62,7 +62,7 @@ fn serve(access_log: bool) -> Harness {
         interface: Arc::new(Describe { started: tx }),
         bridge: Arc::clone(&bridge),
         access_log,
-        ws: None,
+        upgrade: None,
     });
     let info = Arc::new(ConnInfo {
         client: "127.0.0.1:50000".into(),

@@ -25,8 +25,9 @@ pub(crate) enum ResponsePlan {
         /// `[start, end)` byte range, or the whole file.
         range: Option<(u64, u64)>,
     },
-    /// The app accepted a WebSocket handshake (only on a WebSocket request).
-    WebSocket(crate::ws::Accept),
+    /// The app agreed to switch protocols (only on a request that asked to, see
+    /// [`super::upgrade`]); the payload is for the upgrade hook (e.g. a `ws::Accept`).
+    Switch(Box<dyn std::any::Any + Send>),
 }
 
 /// The single-use channel through which the app's response reaches hyper. The send itself is
@@ -141,8 +142,8 @@ impl ResponsePlan {
                 path,
                 range,
             } => open_file(status, headers, path, range).await,
-            // Not a WebSocket request: nothing to accept.
-            Self::WebSocket(_) => internal_error(),
+            // The request did not ask to switch: nothing to accept.
+            Self::Switch(_) => internal_error(),
         }
     }
 }

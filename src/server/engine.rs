@@ -15,9 +15,11 @@ use crate::bridge::{lock, Bridge, PyCtx};
 use crate::config::EngineConfig;
 use crate::http::conn::Protocols;
 use crate::http::handler::Shared;
+use crate::http::upgrade::Upgrade;
 use crate::interfaces::asgi::Asgi;
 use crate::interfaces::rsgi::Rsgi;
 use crate::interfaces::wsgi::Wsgi;
+use crate::ws::WebSockets;
 
 struct Running {
     shutdown: watch::Sender<bool>,
@@ -132,7 +134,8 @@ impl Engine {
             interface: Arc::new(interface),
             bridge: Arc::clone(&self.bridge),
             access_log,
-            ws: ws.then(|| Arc::new(self.cfg.ws.clone())),
+            upgrade: ws
+                .then(|| Arc::new(WebSockets::new(self.cfg.ws.clone(), Arc::clone(&self.bridge))) as Arc<dyn Upgrade>),
         });
         let (shutdown, _) = watch::channel(false);
         let bridge = Arc::clone(&self.bridge);

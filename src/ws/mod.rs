@@ -4,14 +4,17 @@
 //! decides what the server does with them. The same code serves the HTTP/1.1 `Upgrade`
 //! handshake (RFC 6455) and HTTP/2 extended CONNECT (RFC 8441).
 //!
-//! The interfaces (ASGI, RSGI) talk to a session only through [`channel::WsChannel`]: the
-//! app's decision travels back as [`crate::http::response::ResponsePlan::WebSocket`] (accept)
-//! or as an ordinary response (rejection, denial response).
+//! WebSockets plug into the HTTP engine as its upgrade hook ([`WebSockets`] implements
+//! [`crate::http::upgrade::Upgrade`]); the engine does not know this module. The interfaces
+//! (ASGI, RSGI) talk to a session only through [`channel::WsChannel`]: the app's decision
+//! travels back as [`crate::http::response::ResponsePlan::Switch`] with an [`Accept`], or as an
+//! ordinary response (rejection, denial response).
 
 mod assemble;
 pub(crate) mod channel;
 mod session;
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +26,8 @@ use hyper::body::Incoming;
 
 use crate::bridge::Bridge;
 use crate::http::body::ResponseBody;
-use crate::http::response::build;
+use crate::http::response::{build, internal_error};
+use crate::http::upgrade::{Prepared, Upgrade};
 
 pub(crate) use channel::{Command, Event, SessionEnds, WsChannel};
 
@@ -48,9 +52,11 @@ pub(crate) struct Accept {
 
 /// The handshake as prepared before the app is asked: the `101` (or, over HTTP/2, `200`)
 /// response with the negotiated extensions, and the connection once hyper hands it over.
-pub(crate) struct Handshake {
+struct Handshake {
     response: Response<Empty<Bytes>>,
     upgrade: yawc::UpgradeFut,
+    cfg: Arc<WsConfig>,
+    bridge: Arc<Bridge>,
 }
 
 fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
@@ -87,29 +93,63 @@ fn options(cfg: &WsConfig) -> yawc::Options {
         .with_balanced_compression()
 }
 
-/// Checks the request and prepares the handshake; `Err` = a malformed upgrade request
-/// (missing key, unsupported version), answered `400` without asking the app.
-pub(crate) fn handshake(req: &mut Request<Incoming>, cfg: &WsConfig) -> Result<Handshake, String> {
-    let (response, upgrade) = yawc::WebSocket::upgrade_with_options(req, options(cfg)).map_err(|e| e.to_string())?;
-    Ok(Handshake { response, upgrade })
-}
-
-/// The app accepted: builds the handshake response and starts the session task, which runs
-/// once hyper has sent the response and handed over the connection.
-pub(crate) fn accepted(
-    hs: Handshake,
-    accept: Accept,
+/// WebSockets as the HTTP engine's upgrade hook.
+pub(crate) struct WebSockets {
     cfg: Arc<WsConfig>,
     bridge: Arc<Bridge>,
-) -> Response<ResponseBody> {
-    let (parts, _) = hs.response.into_parts();
-    let mut headers = parts.headers;
-    for (name, value) in &accept.headers {
-        headers.append(name, value.clone());
+}
+
+impl WebSockets {
+    pub(crate) fn new(cfg: WsConfig, bridge: Arc<Bridge>) -> Self {
+        Self {
+            cfg: Arc::new(cfg),
+            bridge,
+        }
     }
-    if let Some(sub) = accept.subprotocol {
-        headers.insert(SEC_WEBSOCKET_PROTOCOL, sub);
+}
+
+impl Upgrade for WebSockets {
+    /// Checks the handshake request and prepares the response; a malformed one (missing key,
+    /// unsupported version) is an error.
+    fn prepare(&self, req: &mut Request<Incoming>) -> Option<Result<Box<dyn Prepared>, String>> {
+        if !is_upgrade(req) {
+            return None;
+        }
+        Some(match yawc::WebSocket::upgrade_with_options(req, options(&self.cfg)) {
+            Ok((response, upgrade)) => Ok(Box::new(Handshake {
+                response,
+                upgrade,
+                cfg: Arc::clone(&self.cfg),
+                bridge: Arc::clone(&self.bridge),
+            })),
+            Err(e) => Err(format!("invalid WebSocket handshake: {e}")),
+        })
     }
-    tokio::spawn(session::run(hs.upgrade, accept.ends, cfg, bridge));
-    build(parts.status, headers, ResponseBody::full(Bytes::new()))
+}
+
+impl Prepared for Handshake {
+    /// The app accepted (with an [`Accept`]): builds the handshake response and starts the
+    /// session task, which runs once hyper has sent the response and handed over the
+    /// connection.
+    fn switch(self: Box<Self>, accepted: Box<dyn Any + Send>) -> Response<ResponseBody> {
+        let Ok(accept) = accepted.downcast::<Accept>() else {
+            return internal_error();
+        };
+        let Handshake {
+            response,
+            upgrade,
+            cfg,
+            bridge,
+        } = *self;
+        let (parts, _) = response.into_parts();
+        let mut headers = parts.headers;
+        for (name, value) in &accept.headers {
+            headers.append(name, value.clone());
+        }
+        if let Some(sub) = accept.subprotocol {
+            headers.insert(SEC_WEBSOCKET_PROTOCOL, sub);
+        }
+        tokio::spawn(session::run(upgrade, accept.ends, cfg, bridge));
+        build(parts.status, headers, ResponseBody::full(Bytes::new()))
+    }
 }

@@ -12,7 +12,8 @@ pub(crate) use ws::AsgiWsProtocol;
 use pyo3::prelude::*;
 
 use crate::bridge::{Level, PyCtx};
-use crate::http::handler::{LoopInterface, RequestCtx};
+use crate::http::handler::RequestCtx;
+use crate::interfaces::LoopInterface;
 
 pub(crate) struct Asgi {
     /// `root_path` of every scope (`--url-path-prefix`), `""` when unset.
@@ -24,7 +25,7 @@ impl LoopInterface for Asgi {
         let bridge = req.bridge.clone();
         let res = (|| -> PyResult<()> {
             let scope = scope::build(py, &req, &self.root_path)?;
-            let proto = if req.websocket {
+            let proto = if req.upgrade {
                 Bound::new(py, AsgiWsProtocol::new(req))?.into_any()
             } else {
                 Bound::new(py, AsgiHttpProtocol::new(req))?.into_any()

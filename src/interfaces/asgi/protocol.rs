@@ -17,10 +17,11 @@ use crate::error::{type_name, ASGIProtocolError, ClientDisconnected};
 use crate::http::body::{abort_stream, BodyStream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
-use crate::http::headers::{headers_from_py, Items};
-use crate::http::pybytes::asgi_bytes;
 use crate::http::response::{build, ResponsePlan, ResponseSlot};
-use crate::http::status::status_from_py;
+use crate::interfaces::py::bytes::asgi_bytes;
+use crate::interfaces::py::disconnect::wait_disconnect;
+use crate::interfaces::py::headers::{headers_from_py, Items};
+use crate::interfaces::py::status::status_from_py;
 
 use super::http_phase::{Action, HttpSend, Phase, Unfinished};
 
@@ -269,7 +270,7 @@ impl AsgiHttpProtocol {
                     // The response is complete: nothing more will happen on this request.
                     return Awaitable::ready(py, msg);
                 }
-                self.disconnect.wait(py, msg)
+                wait_disconnect(py, &self.disconnect, &self.bridge, msg)
             }
         }
     }

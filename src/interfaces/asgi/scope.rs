@@ -7,7 +7,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 
 use crate::http::handler::RequestCtx;
-use crate::http::headers::COMMON_REQUEST_HEADERS;
+use crate::http::names::COMMON_REQUEST_HEADERS;
+use crate::interfaces::py::method::method_str;
 
 static COMMON_NAMES: PyOnceLock<Vec<(http::HeaderName, Py<PyBytes>)>> = PyOnceLock::new();
 
@@ -53,7 +54,7 @@ static ASGI_INFO: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> PyResult<Bound<'py, PyDict>> {
     let head = &req.head;
     let scope = PyDict::new(py);
-    let ws = req.websocket;
+    let ws = req.upgrade;
     let kind = if ws {
         intern!(py, "websocket")
     } else {
@@ -86,12 +87,7 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
         scope.set_item(intern!(py, "subprotocols"), subprotocols)?;
     } else {
         scope.set_item(intern!(py, "scheme"), req.conn.scheme)?;
-        let method = match head.method {
-            http::Method::GET => intern!(py, "GET").clone(),
-            http::Method::POST => intern!(py, "POST").clone(),
-            _ => PyString::new(py, head.method.as_str()),
-        };
-        scope.set_item(intern!(py, "method"), method)?;
+        scope.set_item(intern!(py, "method"), method_str(py, &head.method))?;
     }
     let raw_path = head.uri.path().as_bytes();
     let path = if raw_path.contains(&b'%') {

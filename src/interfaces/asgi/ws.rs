@@ -15,10 +15,10 @@ use crate::bridge::{lock, Awaitable};
 use crate::error::{type_name, ASGIProtocolError, ClientDisconnected};
 use crate::http::body::ResponseBody;
 use crate::http::handler::RequestCtx;
-use crate::http::headers::{headers_from_py, Items};
-use crate::http::pybytes::asgi_bytes;
 use crate::http::response::{build, status_only, ResponsePlan, ResponseSlot};
-use crate::http::status::status_from_py;
+use crate::interfaces::py::bytes::asgi_bytes;
+use crate::interfaces::py::headers::{headers_from_py, Items};
+use crate::interfaces::py::status::status_from_py;
 use crate::ws::{Accept, Command, Event, WsChannel};
 
 use super::ws_phase::{WsAction, WsError, WsFinish, WsPhase, WsReceive, WsSend};
@@ -193,11 +193,11 @@ impl AsgiWsProtocol {
                 let Some(ends) = self.channel.take_ends() else {
                     return Err(ASGIProtocolError::new_err("the WebSocket was already accepted"));
                 };
-                self.responder.respond(ResponsePlan::WebSocket(Accept {
+                self.responder.respond(ResponsePlan::Switch(Box::new(Accept {
                     subprotocol,
                     headers,
                     ends,
-                }));
+                })));
             }
             WsAction::Refuse => {
                 self.responder

@@ -15,7 +15,8 @@ pub(crate) use ws::{RsgiWsMessage, RsgiWsProtocol, RsgiWsTransport};
 use pyo3::prelude::*;
 
 use crate::bridge::{Level, PyCtx};
-use crate::http::handler::{LoopInterface, RequestCtx};
+use crate::http::handler::RequestCtx;
+use crate::interfaces::LoopInterface;
 
 pub(crate) struct Rsgi;
 

@@ -16,10 +16,11 @@ use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
-use crate::http::headers::{headers_from_py, Items};
-use crate::http::pybytes::bytes_from_py as body_bytes;
 use crate::http::response::{build, Responder, ResponsePlan, ResponseSlot};
-use crate::http::status::status_from_u16 as status_code;
+use crate::interfaces::py::bytes::bytes_from_py as body_bytes;
+use crate::interfaces::py::disconnect::wait_disconnect;
+use crate::interfaces::py::headers::{headers_from_py, Items};
+use crate::interfaces::py::status::status_from_u16 as status_code;
 
 enum BodySlot {
     Ready(RequestBody),
@@ -219,7 +220,7 @@ impl RsgiHttpProtocol {
 
     /// Finishes when the client has disconnected.
     fn client_disconnect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
-        self.disconnect.wait(py, py.None())
+        wait_disconnect(py, &self.disconnect, &self.bridge, py.None())
     }
 
     /// Called by the worker when the app coroutine has ended: closes a response stream (or

@@ -11,6 +11,7 @@ use super::headers::RsgiHeaders;
 use super::protocol::RsgiHttpProtocol;
 use super::ws::RsgiWsProtocol;
 use crate::http::handler::RequestCtx;
+use crate::interfaces::py::method::method_str;
 use crate::net::ConnInfo;
 
 #[pyclass(frozen, freelist = 128, module = "granian._granian", name = "RSGIScope")]
@@ -33,7 +34,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         conn,
         rt,
         bridge,
-        websocket,
+        upgrade: websocket,
     } = req;
     let head_only = head.method == http::Method::HEAD;
     let headers = Py::new(py, RsgiHeaders::new(head.headers))?;
@@ -92,11 +93,7 @@ impl RsgiScope {
 
     #[getter]
     fn method<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        match self.method {
-            http::Method::GET => intern!(py, "GET").clone(),
-            http::Method::POST => intern!(py, "POST").clone(),
-            _ => PyString::new(py, self.method.as_str()),
-        }
+        method_str(py, &self.method)
     }
 
     #[getter]

@@ -11,8 +11,8 @@ use pyo3::types::{PyBytes, PyString};
 
 use crate::bridge::{Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
-use crate::http::pybytes::bytes_from_py;
 use crate::http::response::{status_only, Responder, ResponsePlan, ResponseSlot};
+use crate::interfaces::py::bytes::bytes_from_py;
 use crate::ws::{Accept, Command, Event, WsChannel};
 
 /// `WebsocketMessageType` values.
@@ -83,11 +83,11 @@ impl RsgiWsProtocol {
         let (Some(tx), Some(ends)) = (responder, self.channel.take_ends()) else {
             return Err(RSGIProtocolError::new_err("the WebSocket was already accepted"));
         };
-        tx.send(ResponsePlan::WebSocket(Accept {
+        tx.send(ResponsePlan::Switch(Box::new(Accept {
             subprotocol: None,
             headers: HeaderMap::new(),
             ends,
-        }));
+        })));
         let transport = RsgiWsTransport {
             channel: Arc::clone(&self.channel),
             closed: Arc::clone(&self.closed),

@@ -16,7 +16,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
-use crate::http::headers::COMMON_REQUEST_HEADERS;
+use crate::http::names::COMMON_REQUEST_HEADERS;
+use crate::interfaces::py::method::method_str;
 use crate::net::ConnInfo;
 
 /// The environ key of a request header: `CONTENT_TYPE`, `CONTENT_LENGTH`, else `HTTP_` plus
@@ -116,19 +117,6 @@ fn key_of<'py>(py: Python<'py>, name: &HeaderName) -> Option<Bound<'py, PyString
     header_key(name.as_str()).map(|k| PyString::new(py, &k))
 }
 
-fn method<'py>(py: Python<'py>, m: &http::Method) -> Bound<'py, PyString> {
-    match *m {
-        http::Method::GET => intern!(py, "GET").clone(),
-        http::Method::POST => intern!(py, "POST").clone(),
-        http::Method::HEAD => intern!(py, "HEAD").clone(),
-        http::Method::PUT => intern!(py, "PUT").clone(),
-        http::Method::PATCH => intern!(py, "PATCH").clone(),
-        http::Method::DELETE => intern!(py, "DELETE").clone(),
-        http::Method::OPTIONS => intern!(py, "OPTIONS").clone(),
-        _ => PyString::new(py, m.as_str()),
-    }
-}
-
 fn protocol(py: Python<'_>, v: http::Version) -> Bound<'_, PyString> {
     match v {
         http::Version::HTTP_10 => intern!(py, "HTTP/1.0").clone(),
@@ -148,7 +136,7 @@ pub(super) fn build<'py>(
     prefix: &[u8],
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.copy()?;
-    env.set_item(intern!(py, "REQUEST_METHOD"), method(py, &head.method))?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, &head.method))?;
     env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol(py, head.version))?;
     let scheme = match conn.scheme {
         "https" => intern!(py, "https"),

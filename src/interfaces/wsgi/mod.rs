@@ -15,7 +15,6 @@ mod environ;
 mod file;
 mod head;
 mod input;
-mod pool;
 mod response;
 mod rules;
 mod run;
@@ -31,9 +30,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
+use crate::bridge::pool::{Pool, SubmitError, Worker};
 use crate::bridge::{lock, Level, PyCtx};
 use crate::http::handler::{Interface, RequestCtx};
-use pool::{Pool, SubmitError, Worker};
 use run::AppObjects;
 
 /// What every pool thread runs.

@@ -156,7 +156,7 @@ pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: Request
         conn,
         rt,
         bridge,
-        websocket: _,
+        upgrade: _,
     } = req;
     if disconnect.is_fired() {
         bridge.log(Level::Debug, || {

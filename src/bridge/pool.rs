@@ -1,4 +1,5 @@
-//! The blocking-thread pool that runs WSGI applications.
+//! A pool of Python threads fed from tokio: the blocking half of the bridge (WSGI applications
+//! run on it; nothing in it knows WSGI).
 //!
 //! Requests arrive from tokio threads through [`Pool::submit`], which never takes the GIL: it
 //! queues the job under a plain mutex and, when no thread is already on its way to the queue,
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
-use crate::bridge::lock;
+use super::lock;
 
 /// What the pool runs: per-thread state built under the GIL, and the job itself.
 pub(crate) trait Worker: Send + Sync + 'static {
