@@ -12,12 +12,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use tokio::sync::mpsc;
 
-use crate::bridge::{lock, send_or_wait, spawn_awaitable, Awaitable, Bridge};
+use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{type_name, ASGIProtocolError, ClientDisconnected};
-use crate::http::body::{abort_stream, BodyStream, Chunk, RequestBody, ResponseBody};
+use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
 use crate::http::response::{build, ResponsePlan, ResponseSlot};
+use crate::interfaces::py::body::{AsyncBody, Read};
 use crate::interfaces::py::bytes::asgi_bytes;
 use crate::interfaces::py::disconnect::wait_disconnect;
 use crate::interfaces::py::headers::{headers_from_py, Items};
@@ -25,20 +26,12 @@ use crate::interfaces::py::status::status_from_py;
 
 use super::http_phase::{Action, HttpSend, Phase, Unfinished};
 
-enum Body {
-    /// Not yet delivered to the app (possibly empty).
-    Full(Bytes),
-    Stream(Arc<tokio::sync::Mutex<BodyStream>>),
-    /// Everything was delivered (`more_body: False` sent).
-    Done,
-}
-
 /// The response head an `http.response.start` gave.
 type Head = (StatusCode, HeaderMap);
 
 #[pyclass(frozen, freelist = 128, module = "granian._granian", name = "ASGIHTTPProtocol")]
 pub(crate) struct AsgiHttpProtocol {
-    body: Arc<Mutex<Body>>,
+    body: AsyncBody,
     phase: Mutex<Phase<Head, mpsc::Sender<Chunk>>>,
     responder: ResponseSlot,
     disconnect: Arc<Disconnect>,
@@ -101,56 +94,15 @@ pub(super) fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
 
 impl AsgiHttpProtocol {
     pub(super) fn new(req: RequestCtx) -> Self {
-        let body = match req.body {
-            RequestBody::Full(b) => Body::Full(b),
-            RequestBody::Stream(inc) => Body::Stream(Arc::new(tokio::sync::Mutex::new(inc))),
-        };
         Self {
             head_only: req.head.method == http::Method::HEAD,
-            body: Arc::new(Mutex::new(body)),
+            body: AsyncBody::new(req.body, req.rt.clone(), Arc::clone(&req.bridge)),
             phase: Mutex::new(Phase::Init),
             responder: ResponseSlot::new(req.responder),
             disconnect: req.disconnect,
             rt: req.rt,
             bridge: req.bridge,
         }
-    }
-
-    /// Reads the next body chunk on the runtime; resolves with an `http.request` message, or
-    /// `http.disconnect` when the client broke off the upload.
-    fn read_chunk<'py>(
-        &self,
-        py: Python<'py>,
-        inc: Arc<tokio::sync::Mutex<BodyStream>>,
-    ) -> PyResult<Bound<'py, Awaitable>> {
-        let body = Arc::clone(&self.body);
-        let disconnect = Arc::clone(&self.disconnect);
-        let read = async move {
-            let res = {
-                let mut inc = inc.lock().await;
-                inc.next_chunk().await.map(|c| {
-                    let end = c.is_none() || inc.is_end_stream();
-                    (c.unwrap_or_default(), end)
-                })
-            };
-            if res.is_err() {
-                // The upload broke off: the client is gone, whatever hyper notices later.
-                disconnect.fire();
-            }
-            res
-        };
-        spawn_awaitable(py, &self.rt, &self.bridge, read, move |py, res| {
-            let msg = match res {
-                Ok((chunk, end)) => {
-                    if end {
-                        *lock(&body) = Body::Done;
-                    }
-                    request_message(py, &chunk, !end)
-                }
-                Err(_) => disconnect_message(py),
-            };
-            msg.map(|m| m.into_any().unbind())
-        })
     }
 
     /// The head of an `http.response.start` message.
@@ -251,28 +203,27 @@ impl AsgiHttpProtocol {
         if self.disconnect.is_fired() {
             return Awaitable::ready(py, disconnect_message(py)?.into_any().unbind());
         }
-        let mut body = lock(&self.body);
-        match &*body {
-            Body::Full(b) => {
-                let msg = request_message(py, b, false)?;
-                *body = Body::Done;
-                Awaitable::ready(py, msg.into_any().unbind())
+        if self.body.is_done() {
+            let msg = disconnect_message(py)?.into_any().unbind();
+            if lock(&self.phase).is_done() {
+                // The response is complete: nothing more will happen on this request.
+                return Awaitable::ready(py, msg);
             }
-            Body::Stream(inc) => {
-                let inc = Arc::clone(inc);
-                drop(body);
-                self.read_chunk(py, inc)
-            }
-            Body::Done => {
-                drop(body);
-                let msg = disconnect_message(py)?.into_any().unbind();
-                if lock(&self.phase).is_done() {
-                    // The response is complete: nothing more will happen on this request.
-                    return Awaitable::ready(py, msg);
-                }
-                wait_disconnect(py, &self.disconnect, &self.bridge, msg)
-            }
+            return wait_disconnect(py, &self.disconnect, &self.bridge, msg);
         }
+        let disconnect = Arc::clone(&self.disconnect);
+        self.body.read(py, false, move |py, read| {
+            let msg = match read {
+                Read::Chunk { data, last } => request_message(py, &data, !last)?,
+                Read::End => request_message(py, b"", false)?,
+                Read::Broken(_) => {
+                    // The upload broke off: the client is gone, whatever hyper notices later.
+                    disconnect.fire();
+                    disconnect_message(py)?
+                }
+            };
+            Ok(msg.into_any().unbind())
+        })
     }
 
     /// The ASGI `send` callable. Every error (a malformed message, a message out of order, a

@@ -2,6 +2,7 @@
 //! transport returned by `response_stream`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -11,27 +12,25 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use tokio::sync::mpsc;
 
-use super::body::{spawn_read, RsgiBodyIter};
+use super::body::{body_broken, RsgiBodyIter};
 use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
 use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, Responder, ResponsePlan, ResponseSlot};
+use crate::interfaces::py::body::{AsyncBody, Read};
 use crate::interfaces::py::bytes::bytes_from_py as body_bytes;
 use crate::interfaces::py::disconnect::wait_disconnect;
 use crate::interfaces::py::headers::{headers_from_py, Items};
 use crate::interfaces::py::status::status_from_u16 as status_code;
 
-enum BodySlot {
-    Ready(RequestBody),
-    Taken,
-}
-
 type StreamSlot = Arc<Mutex<Option<mpsc::Sender<Chunk>>>>;
 
 #[pyclass(frozen, freelist = 128, module = "granian._granian", name = "RSGIHTTPProtocol")]
 pub(crate) struct RsgiHttpProtocol {
-    body: Mutex<BodySlot>,
+    body: Arc<AsyncBody>,
+    /// `await protocol()` or `async for` was used: the body is read once.
+    consumed: AtomicBool,
     responder: ResponseSlot,
     stream: StreamSlot,
     disconnect: Arc<Disconnect>,
@@ -60,7 +59,8 @@ impl RsgiHttpProtocol {
         head_only: bool,
     ) -> Self {
         Self {
-            body: Mutex::new(BodySlot::Ready(body)),
+            body: Arc::new(AsyncBody::new(body, rt.clone(), Arc::clone(&bridge))),
+            consumed: AtomicBool::new(false),
             responder: ResponseSlot::new(responder),
             stream: Arc::new(Mutex::new(None)),
             disconnect,
@@ -70,11 +70,11 @@ impl RsgiHttpProtocol {
         }
     }
 
-    fn take_body(&self) -> PyResult<RequestBody> {
-        match std::mem::replace(&mut *lock(&self.body), BodySlot::Taken) {
-            BodySlot::Ready(b) => Ok(b),
-            BodySlot::Taken => Err(RSGIProtocolError::new_err("the request body was already consumed")),
+    fn consume(&self) -> PyResult<()> {
+        if self.consumed.swap(true, Ordering::AcqRel) {
+            return Err(RSGIProtocolError::new_err("the request body was already consumed"));
         }
+        Ok(())
     }
 
     fn respond_full(&self, origin: &str, status: u16, headers: Option<&Bound<'_, PyAny>>, body: Bytes) -> PyResult<()> {
@@ -93,23 +93,18 @@ impl RsgiHttpProtocol {
 impl RsgiHttpProtocol {
     /// `await protocol()`: the whole request body.
     fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
-        match self.take_body()? {
-            RequestBody::Full(b) => Awaitable::ready(py, PyBytes::new(py, &b).into_any().unbind()),
-            RequestBody::Stream(inc) => {
-                let body = Arc::new(tokio::sync::Mutex::new(inc));
-                spawn_read(py, &self.rt, &self.bridge, body, true)
-            }
-        }
+        self.consume()?;
+        self.body.read(py, true, |py, read| match read {
+            Read::Chunk { data, .. } => Ok(PyBytes::new(py, &data).into_any().unbind()),
+            Read::End => Ok(PyBytes::new(py, b"").into_any().unbind()),
+            Read::Broken(e) => Err(body_broken(&e)),
+        })
     }
 
     /// `async for chunk in protocol`: the request body as it arrives.
     fn __aiter__(&self) -> PyResult<RsgiBodyIter> {
-        let rt = self.rt.clone();
-        let bridge = Arc::clone(&self.bridge);
-        Ok(match self.take_body()? {
-            RequestBody::Full(b) => RsgiBodyIter::full(b, rt, bridge),
-            RequestBody::Stream(inc) => RsgiBodyIter::stream(inc, rt, bridge),
-        })
+        self.consume()?;
+        Ok(RsgiBodyIter::new(Arc::clone(&self.body)))
     }
 
     #[pyo3(signature = (status=200, headers=None))]
