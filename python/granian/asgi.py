@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._failure import FailureReporter
 from ._granian import ClientDisconnected
 from .errors import StartupError
 from .log import RUNTIME_LOGGER
@@ -105,19 +106,6 @@ class LifespanProtocol:
         await asyncio.wait({self._task}, timeout=5)
 
 
-def _caused_by_disconnect(exc: BaseException) -> bool:
-    """Whether `exc` is, or was raised while handling, an I/O error (as `send` raises once the
-    client left): frameworks often wrap it in their own exception."""
-    seen = 0
-    current: BaseException | None = exc
-    while current is not None and seen < 8:
-        if isinstance(current, OSError):
-            return True
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
-
-
 def _spawner(
     loop: asyncio.AbstractEventLoop, app: Callable[..., Any], state: dict[str, Any] | None, hint: str | None = None
 ) -> Callable[[dict[str, Any], Any], None]:
@@ -126,9 +114,7 @@ def _spawner(
     `hint` (the app looks like another interface's) is appended to every failure logged.
     """
     task = asyncio.Task
-    raised = 'Application callable raised an exception'
-    if hint:
-        raised = f'{raised} ({hint})'
+    report = FailureReporter(logger, hint)
 
     async def run(scope: dict[str, Any], proto: Any) -> None:
         if state is not None:
@@ -136,12 +122,7 @@ def _spawner(
         try:
             await app(scope, proto.receive, proto.send)
         except Exception as exc:
-            if getattr(proto, '_malformed', False):
-                logger.debug('Application stopped: the request body was malformed (answered 400)', exc_info=True)
-            elif proto._disconnected and _caused_by_disconnect(exc):
-                logger.debug('Application stopped: the client disconnected', exc_info=True)
-            else:
-                logger.exception(raised)
+            report(exc, proto._malformed, proto._disconnected)
             proto._finish(True)
         except BaseException:
             proto._finish(True)
@@ -149,7 +130,7 @@ def _spawner(
         else:
             problem = proto._finish()
             if problem:
-                logger.error(f'{problem} ({hint})' if hint else problem)
+                report.unfinished(problem)
 
     def spawn(scope: dict[str, Any], proto: Any) -> None:
         task(run(scope, proto), loop=loop)

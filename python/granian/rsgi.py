@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._failure import FailureReporter
 from ._granian import (
     RSGIBodyIter as BodyIter,
 )
@@ -81,20 +82,13 @@ def _spawner(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any]) -> Ca
     from .server.shape import mismatch_hint
 
     task = asyncio.Task
-    hint = mismatch_hint(handler, 'rsgi')
-    raised = 'Application callable raised an exception'
-    if hint:
-        raised = f'{raised} ({hint})'
+    report = FailureReporter(logger, mismatch_hint(handler, 'rsgi'))
 
     async def run(scope: Any, proto: Any) -> None:
         try:
             await handler(scope, proto)
-        except Exception:
-            if getattr(proto, '_malformed', False):
-                # The engine already answered 400: reading the body failed by the client's fault.
-                logger.debug('Application stopped: the request body was malformed (answered 400)', exc_info=True)
-            else:
-                logger.exception(raised)
+        except Exception as exc:
+            report(exc, proto._malformed, proto._disconnected)
             proto._finish(True)
         except BaseException:
             proto._finish(True)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ._failure import FailureReporter
 from ._granian import ClientDisconnected, WSGIPool
 from ._granian import WSGIInput as Input
 from ._granian import WSGIStartResponse as StartResponse
@@ -108,21 +109,6 @@ class FileWrapper:
             close()
 
 
-class _HintingLogger:
-    """The runtime logger, with a hint appended to the errors the engine logs through it
-    (application failures): `Application callable raised an exception (the app looks like...)`."""
-
-    def __init__(self, target: logging.Logger, hint: str) -> None:
-        self._logger = target
-        self._hint = hint
-
-    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self._logger.error(f'{msg} ({self._hint})', *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._logger, name)
-
-
 def normalize_prefix(prefix: str | None) -> str:
     """`--url-path-prefix` as a mount point: `''`, or `/a/b` (leading slash, none at the end)."""
     prefix = (prefix or '').strip().strip('/')
@@ -157,7 +143,7 @@ def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
         app,
         base_environ(config, prefix, ErrorStream()),
         FileWrapper,
-        _HintingLogger(logger, hint) if hint else logger,
+        FailureReporter(logger, hint),
         config.blocking_threads,
         float(config.blocking_threads_idle_timeout),
         prefix,

@@ -269,6 +269,12 @@ impl AsgiWsProtocol {
         self.channel.is_closed()
     }
 
+    /// Never: a handshake has no request body (the same face as the HTTP protocol).
+    #[getter]
+    fn _malformed(&self) -> bool {
+        false
+    }
+
     /// Called by the worker when the app coroutine has ended: a handshake left open is
     /// refused (403; 500 when the app failed), an open connection is closed (1000; 1011 when
     /// the app failed).

@@ -112,6 +112,18 @@ impl RsgiWsProtocol {
         Ok(())
     }
 
+    /// Whether the client went away (for the worker's error reporting).
+    #[getter]
+    fn _disconnected(&self) -> bool {
+        self.channel.is_closed()
+    }
+
+    /// Never: a handshake has no request body (the same face as the HTTP protocol).
+    #[getter]
+    fn _malformed(&self) -> bool {
+        false
+    }
+
     /// Called by the worker when the app has returned (or raised).
     #[pyo3(signature = (failed=false))]
     fn _finish(&self, failed: bool) {

@@ -76,17 +76,17 @@ pub(crate) struct WsgiPool {
 #[pymethods]
 impl WsgiPool {
     /// `app`: the WSGI callable; `environ`: the keys every request shares (copied per
-    /// request); `file_wrapper`: the `wsgi.file_wrapper` class; `logger`: where application
-    /// exceptions are logged; `threads`: the most pool threads; `idle_timeout`: seconds before
+    /// request); `file_wrapper`: the `wsgi.file_wrapper` class; `report`: logs an
+    /// application failure (`report(exc, malformed, disconnected)`); `threads`: the most pool threads; `idle_timeout`: seconds before
     /// an idle thread stops; `url_path_prefix`: the mount point (`SCRIPT_NAME`).
     #[new]
-    #[pyo3(signature = (app, environ, file_wrapper, logger, threads, idle_timeout, url_path_prefix=None))]
+    #[pyo3(signature = (app, environ, file_wrapper, report, threads, idle_timeout, url_path_prefix=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         app: Py<PyAny>,
         environ: Py<PyDict>,
         file_wrapper: Py<PyType>,
-        logger: Py<PyAny>,
+        report: Py<PyAny>,
         threads: usize,
         idle_timeout: f64,
         url_path_prefix: Option<&str>,
@@ -102,7 +102,7 @@ impl WsgiPool {
                 app,
                 environ,
                 file_wrapper,
-                logger,
+                report,
             })),
             prefix,
         };

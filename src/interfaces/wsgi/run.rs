@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pyo3::exceptions::{PyOSError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
@@ -13,7 +13,7 @@ use super::environ;
 use super::file;
 use super::input::WsgiInput;
 use super::response::{Pushed, StartResponse};
-use crate::bridge::{Bridge, Level};
+use crate::bridge::Level;
 use crate::error::{type_name, ClientDisconnected};
 use crate::http::handler::RequestCtx;
 
@@ -29,8 +29,9 @@ pub(super) struct AppObjects {
     pub(super) environ: Py<PyDict>,
     /// `wsgi.file_wrapper`: results of exactly this type may be sent by the engine.
     pub(super) file_wrapper: Py<PyType>,
-    /// Where application exceptions are logged (`logger.error(..., exc_info=...)`).
-    pub(super) logger: Py<PyAny>,
+    /// `report(exc, malformed, disconnected)`: logs an application failure
+    /// (`granian._failure.FailureReporter`).
+    pub(super) report: Py<PyAny>,
 }
 
 impl AppObjects {
@@ -39,7 +40,7 @@ impl AppObjects {
             app: self.app.clone_ref(py),
             environ: self.environ.clone_ref(py),
             file_wrapper: self.file_wrapper.clone_ref(py),
-            logger: self.logger.clone_ref(py),
+            report: self.report.clone_ref(py),
         }
     }
 }
@@ -115,34 +116,15 @@ fn close(it: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
-/// Logs an application failure and answers it (500, or an aborted stream).
-fn report(py: Python<'_>, objs: &AppObjects, sr: &StartResponse, err: PyErr, bridge: &Bridge) {
+/// Answers an application failure (500, or an aborted stream) and has it logged by the
+/// worker's failure reporter (`granian._failure`: the one rule for every interface).
+fn report(py: Python<'_>, objs: &AppObjects, sr: &StartResponse, err: PyErr) {
     sr.fail();
-    if sr.body_malformed() {
-        bridge.log(Level::Debug, || {
-            format!("WSGI request answered 400 (malformed request body); the application raised: {err}")
-        });
-        return;
-    }
-    let client_gone =
-        err.is_instance_of::<ClientDisconnected>(py) || (sr.client_gone() && err.is_instance_of::<PyOSError>(py));
-    if client_gone {
-        bridge.log(Level::Debug, || {
-            format!("WSGI request abandoned, the client went away: {err}")
-        });
-        return;
-    }
-    let logged = (|| -> PyResult<()> {
-        let kwargs = PyDict::new(py);
-        kwargs.set_item(intern!(py, "exc_info"), err.into_value(py))?;
-        objs.logger.bind(py).call_method(
-            intern!(py, "error"),
-            (intern!(py, "Application callable raised an exception"),),
-            Some(&kwargs),
-        )?;
-        Ok(())
-    })();
-    if let Err(e) = logged {
+    // `wsgi.input` raises `ClientDisconnected` when the upload broke off: the client is gone
+    // even if no response write noticed it yet.
+    let gone = sr.client_gone() || err.is_instance_of::<ClientDisconnected>(py);
+    let reported = objs.report.call1(py, (err.into_value(py), sr.body_malformed(), gone));
+    if let Err(e) = reported {
         e.print(py);
     }
 }
@@ -173,7 +155,7 @@ pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: Request
     };
     let input = match Bound::new(py, WsgiInput::new(body, rt)) {
         Ok(i) => i,
-        Err(e) => return report(py, objs, sr.get(), e, &bridge),
+        Err(e) => return report(py, objs, sr.get(), e),
     };
     let called = (|| -> PyResult<Bound<'_, PyAny>> {
         let env = environ::build(py, objs.environ.bind(py), &head, &conn, prefix)?;
@@ -181,20 +163,20 @@ pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: Request
         objs.app.bind(py).call1((env, &sr))
     })();
     match called {
-        Err(e) => report(py, objs, sr.get(), e, &bridge),
+        Err(e) => report(py, objs, sr.get(), e),
         Ok(it) => {
             let sent = send_result(objs, sr.get(), &it);
             let closed = close(&it);
             let done = match (sent, closed) {
                 (Err(first), Err(second)) => {
-                    report(py, objs, sr.get(), first, &bridge);
+                    report(py, objs, sr.get(), first);
                     Err(second)
                 }
                 (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
                 (Ok(()), Ok(())) => sr.get().finish(),
             };
             if let Err(e) = done {
-                report(py, objs, sr.get(), e, &bridge);
+                report(py, objs, sr.get(), e);
             }
         }
     }
