@@ -21,6 +21,31 @@ use crate::interfaces::rsgi::Rsgi;
 use crate::interfaces::wsgi::Wsgi;
 use crate::ws::WebSockets;
 
+/// Which application interface a worker serves: the adapter the engine plugs in. Named by the
+/// Python interface module (`ENGINE_INTERFACE`); any other name is refused when `serve` is
+/// called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InterfaceKind {
+    Rsgi,
+    Asgi,
+    Wsgi,
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for InterfaceKind {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        match obj.extract::<&str>()? {
+            "rsgi" => Ok(Self::Rsgi),
+            "asgi" => Ok(Self::Asgi),
+            "wsgi" => Ok(Self::Wsgi),
+            other => Err(PyValueError::new_err(format!(
+                "unknown interface: {other:?} (expected 'rsgi', 'asgi' or 'wsgi')"
+            ))),
+        }
+    }
+}
+
 struct Running {
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
@@ -50,14 +75,14 @@ impl Engine {
         })
     }
 
-    /// Starts serving. `interface` is `"rsgi"` (and later `"asgi"`, `"wsgi"`); `handler` is
-    /// what the interface calls per request (for RSGI: `spawn(scope, protocol)`, which starts
-    /// the app on the loop). `on_log(level, msg)`, `on_access(...)` (or None) and
+    /// Starts serving. `interface` is `"rsgi"`, `"asgi"` or `"wsgi"`; `handler` is what the
+    /// interface calls per request (for RSGI: `spawn(scope, protocol)`, which starts the app on
+    /// the loop). `on_log(level, msg)`, `on_access(...)` (or None) and
     /// `on_stopped()` are called on the loop thread.
     #[allow(clippy::too_many_arguments)]
     fn serve(
         slf: &Bound<'_, Self>,
-        interface: &str,
+        interface: InterfaceKind,
         event_loop: &Bound<'_, PyAny>,
         handler: Py<PyAny>,
         on_log: Py<PyAny>,
@@ -84,15 +109,15 @@ impl Engine {
             super::sched::batch_current_thread();
         }
         event_loop.call_method1("add_reader", (this.bridge.fd(), slf.getattr("_drain")?))?;
+        // WSGI has no WebSockets: an upgrade request is an ordinary request there.
+        let websockets = this.cfg.websockets && interface != InterfaceKind::Wsgi;
         match interface {
-            "rsgi" => this.start(Rsgi, access_log, this.cfg.websockets),
-            "asgi" => {
+            InterfaceKind::Rsgi => this.start(Rsgi, access_log, websockets),
+            InterfaceKind::Asgi => {
                 let root_path = this.cfg.url_path_prefix.clone().unwrap_or_default();
-                this.start(Asgi { root_path }, access_log, this.cfg.websockets)
+                this.start(Asgi { root_path }, access_log, websockets)
             }
-            // WSGI has no WebSockets: an upgrade request is an ordinary request there.
-            "wsgi" => this.start(Wsgi::new(py, this.ctx.get(py))?, access_log, false),
-            other => Err(PyValueError::new_err(format!("unknown interface: {other}"))),
+            InterfaceKind::Wsgi => this.start(Wsgi::new(py, this.ctx.get(py))?, access_log, websockets),
         }
     }
 
