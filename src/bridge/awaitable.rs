@@ -80,6 +80,15 @@ impl Awaitable {
         Bound::new(py, Self::with_state(State::Failed(err)))
     }
 
+    /// `result` as what `await` sees: the awaitable itself, or one that raises its error. For
+    /// callables whose every error must come out of `await` (ASGI `send`).
+    pub(crate) fn raise_on_await<'py>(
+        py: Python<'py>,
+        result: PyResult<Bound<'py, Self>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        result.or_else(|err| Self::failed(py, err))
+    }
+
     /// One shared, immutable awaitable whose value is `None` (the result of a completed send).
     pub(crate) fn done_none(py: Python<'_>) -> PyResult<Bound<'_, Self>> {
         let obj = DONE_NONE.get_or_try_init(py, || -> PyResult<Py<Self>> {

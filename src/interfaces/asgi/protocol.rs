@@ -229,11 +229,7 @@ impl AsgiHttpProtocol {
     /// The ASGI `send` callable. Every error (a malformed message, a message out of order, a
     /// client that left) is raised by the returned awaitable, as `await send(...)` expects.
     fn send<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
-        let py = message.py();
-        match self.send_message(message) {
-            Ok(aw) => Ok(aw),
-            Err(err) => Awaitable::failed(py, err),
-        }
+        Awaitable::raise_on_await(message.py(), self.send_message(message))
     }
 
     /// Whether the client went away before the response was complete.

@@ -256,11 +256,7 @@ impl AsgiWsProtocol {
 
     /// The ASGI `send` callable. Every error is raised by the returned awaitable.
     fn send<'py>(&self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Awaitable>> {
-        let py = message.py();
-        match self.send_message(message) {
-            Ok(aw) => Ok(aw),
-            Err(err) => Awaitable::failed(py, err),
-        }
+        Awaitable::raise_on_await(message.py(), self.send_message(message))
     }
 
     /// Whether the client went away (for the worker's error reporting).
