@@ -271,6 +271,20 @@ impl ResponseBody {
         (tx, body)
     }
 
+    /// The streamed body of a response to a request with `method`, and the sender for its
+    /// chunks. On HEAD nothing is sent (hyper drops the body), so there is no sender: the app's
+    /// chunks are dropped and the body's end is not taken for a client that left.
+    pub(crate) fn stream_for(
+        method: &http::Method,
+        disconnect: &Arc<Disconnect>,
+    ) -> (Option<mpsc::Sender<Chunk>>, Self) {
+        if method == http::Method::HEAD {
+            return (None, Self::stream(None).1);
+        }
+        let (tx, body) = Self::stream(Some(Arc::clone(disconnect)));
+        (Some(tx), body)
+    }
+
     /// This body, calling `on_end` once it has ended (sent whole, failed, or dropped unsent).
     pub(crate) fn on_end(self, on_end: impl FnOnce() + Send + 'static) -> Self {
         Self::Watched(Box::new(Watched {

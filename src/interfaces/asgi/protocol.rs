@@ -37,7 +37,7 @@ pub(crate) struct AsgiHttpProtocol {
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
     bridge: Arc<Bridge>,
-    head_only: bool,
+    method: http::Method,
 }
 
 fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
@@ -95,7 +95,7 @@ pub(super) fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
 impl AsgiHttpProtocol {
     pub(super) fn new(req: RequestCtx) -> Self {
         Self {
-            head_only: req.head.method == http::Method::HEAD,
+            method: req.head.method.clone(),
             body: AsyncBody::new(req.body, req.rt.clone(), Arc::clone(&req.bridge)),
             phase: Mutex::new(Phase::Init),
             responder: ResponseSlot::new(req.responder),
@@ -162,11 +162,10 @@ impl AsgiHttpProtocol {
         };
         let action = lock(&self.phase)
             .on_send(msg, |(status, headers)| {
-                let watch = (!self.head_only).then(|| Arc::clone(&self.disconnect));
-                let (tx, body) = ResponseBody::stream(watch);
+                let (tx, body) = ResponseBody::stream_for(&self.method, &self.disconnect);
                 self.responder
                     .respond(ResponsePlan::Ready(build(status, headers, body)));
-                (!self.head_only).then_some(tx)
+                tx
             })
             .map_err(|e| unexpected(&ty, e.expected))?;
         match action {

@@ -36,8 +36,8 @@ pub(crate) struct RsgiHttpProtocol {
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
     bridge: Arc<Bridge>,
-    /// A HEAD request: hyper sends no body, so streamed chunks are accepted and dropped.
-    head_only: bool,
+    /// The request method (a HEAD response streams nothing: see `ResponseBody::stream_for`).
+    method: http::Method,
 }
 
 /// The `headers` argument of a response method (`origin`, for errors): `str` pairs as lists or
@@ -56,7 +56,7 @@ impl RsgiHttpProtocol {
         disconnect: Arc<Disconnect>,
         rt: tokio::runtime::Handle,
         bridge: Arc<Bridge>,
-        head_only: bool,
+        method: http::Method,
     ) -> Self {
         Self {
             body: Arc::new(AsyncBody::new(body, rt.clone(), Arc::clone(&bridge))),
@@ -66,7 +66,7 @@ impl RsgiHttpProtocol {
             disconnect,
             rt,
             bridge,
-            head_only,
+            method,
         }
     }
 
@@ -188,15 +188,16 @@ impl RsgiHttpProtocol {
         let Some(tx) = self.responder.take() else {
             return Err(RSGIProtocolError::new_err("a response was already sent"));
         };
-        let (chunks_tx, body) = ResponseBody::stream((!self.head_only).then(|| Arc::clone(&self.disconnect)));
-        *lock(&self.stream) = Some(chunks_tx);
+        let (chunks_tx, body) = ResponseBody::stream_for(&self.method, &self.disconnect);
+        let discard = chunks_tx.is_none();
+        *lock(&self.stream) = chunks_tx;
         let _ = tx.send(ResponsePlan::Ready(build(status, headers, body)));
         Ok(RsgiStreamTransport {
             stream: Arc::clone(&self.stream),
             disconnect: Arc::clone(&self.disconnect),
             rt: self.rt.clone(),
             bridge: Arc::clone(&self.bridge),
-            discard: self.head_only,
+            discard,
         })
     }
 

@@ -36,8 +36,8 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         bridge,
         upgrade: websocket,
     } = req;
-    let head_only = head.method == http::Method::HEAD;
     let headers = Py::new(py, RsgiHeaders::new(head.headers))?;
+    let method = head.method.clone();
     let scope = RsgiScope {
         proto: if websocket { "ws" } else { "http" },
         version: head.version,
@@ -51,7 +51,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
     } else {
         Bound::new(
             py,
-            RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge, head_only),
+            RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge, method),
         )?
         .into_any()
     };
