@@ -76,11 +76,6 @@ impl WsChannel {
         lock(&self.ends).take()
     }
 
-    /// Whether the session was started (the app accepted).
-    pub(crate) fn accepted(&self) -> bool {
-        lock(&self.ends).is_none()
-    }
-
     /// Whether the app was told the connection is over.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)

@@ -5,6 +5,7 @@ mod headers;
 mod protocol;
 mod scope;
 mod ws;
+mod ws_phase;
 
 pub(crate) use body::RsgiBodyIter;
 pub(crate) use headers::RsgiHeaders;

@@ -1,19 +1,20 @@
 //! The RSGI WebSocket protocol object and its transport (RSGI spec §5), over the engine's
 //! [`WsChannel`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::bridge::{Awaitable, Bridge};
+use crate::bridge::{lock, Awaitable, Bridge};
 use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
 use crate::http::response::{status_only, Responder, ResponsePlan, ResponseSlot};
 use crate::interfaces::py::bytes::bytes_from_py;
 use crate::ws::{Accept, Command, Event, WsChannel};
+
+use super::ws_phase::{AcceptError, RsgiWsPhase, Settle};
 
 /// `WebsocketMessageType` values.
 const KIND_CLOSE: u8 = 0;
@@ -24,15 +25,15 @@ const KIND_STRING: u8 = 2;
 pub(crate) struct RsgiWsProtocol {
     responder: ResponseSlot,
     channel: Arc<WsChannel>,
-    /// `close()` was called (or the app finished): sends are refused from then on.
-    closed: Arc<AtomicBool>,
+    /// The contract's state, shared with the transport (sends stop once it is closed).
+    phase: Arc<Mutex<RsgiWsPhase>>,
 }
 
 /// What `accept()` resolves to: receives and sends messages.
 #[pyclass(frozen, module = "granian._granian", name = "RSGIWebsocketTransport")]
 pub(crate) struct RsgiWsTransport {
     channel: Arc<WsChannel>,
-    closed: Arc<AtomicBool>,
+    phase: Arc<Mutex<RsgiWsPhase>>,
 }
 
 /// One incoming message: `kind` 0 = closed, 1 = bytes, 2 = str; `data` the payload.
@@ -63,12 +64,21 @@ impl RsgiWsProtocol {
         Self {
             responder: ResponseSlot::new(responder),
             channel: Arc::new(WsChannel::new(rt, bridge)),
-            closed: Arc::new(AtomicBool::new(false)),
+            phase: Arc::new(Mutex::new(RsgiWsPhase::Handshake)),
         }
     }
 
-    fn refuse(&self, status: StatusCode) {
-        self.responder.respond(ResponsePlan::Ready(status_only(status, b"")));
+    fn settle(&self, settle: Settle) -> PyResult<()> {
+        match settle {
+            Settle::Refuse(status) => {
+                let status = StatusCode::from_u16(status)
+                    .map_err(|_| RSGIProtocolError::new_err(format!("invalid HTTP status code {status}")))?;
+                self.responder.respond(ResponsePlan::Ready(status_only(status, b"")));
+            }
+            Settle::Close(code) => self.channel.close_now(code),
+            Settle::Nothing => {}
+        }
+        Ok(())
     }
 }
 
@@ -76,11 +86,11 @@ impl RsgiWsProtocol {
 impl RsgiWsProtocol {
     /// `await protocol.accept()`: completes the handshake, returns the transport.
     fn accept<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(RSGIProtocolError::new_err("the WebSocket was closed"));
-        }
-        let responder = self.responder.take();
-        let (Some(tx), Some(ends)) = (responder, self.channel.take_ends()) else {
+        lock(&self.phase).on_accept().map_err(|e| match e {
+            AcceptError::Closed => RSGIProtocolError::new_err("the WebSocket was closed"),
+            AcceptError::AlreadyAccepted => RSGIProtocolError::new_err("the WebSocket was already accepted"),
+        })?;
+        let (Some(tx), Some(ends)) = (self.responder.take(), self.channel.take_ends()) else {
             return Err(RSGIProtocolError::new_err("the WebSocket was already accepted"));
         };
         tx.send(ResponsePlan::Switch(Box::new(Accept {
@@ -90,7 +100,7 @@ impl RsgiWsProtocol {
         })));
         let transport = RsgiWsTransport {
             channel: Arc::clone(&self.channel),
-            closed: Arc::clone(&self.closed),
+            phase: Arc::clone(&self.phase),
         };
         Awaitable::ready(py, Py::new(py, transport)?.into_any())
     }
@@ -99,17 +109,8 @@ impl RsgiWsProtocol {
     /// the connection (1000). Only the first call has an effect.
     #[pyo3(signature = (status=None))]
     fn close(&self, status: Option<u16>) -> PyResult<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        if self.channel.accepted() {
-            self.channel.close_now(1000);
-        } else {
-            let status = StatusCode::from_u16(status.unwrap_or(403))
-                .map_err(|_| RSGIProtocolError::new_err("invalid HTTP status code"))?;
-            self.refuse(status);
-        }
-        Ok(())
+        let settle = lock(&self.phase).on_close(status);
+        self.settle(settle)
     }
 
     /// Whether the client went away (for the worker's error reporting).
@@ -127,22 +128,15 @@ impl RsgiWsProtocol {
     /// Called by the worker when the app has returned (or raised).
     #[pyo3(signature = (failed=false))]
     fn _finish(&self, failed: bool) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        if self.channel.accepted() {
-            self.channel.close_now(if failed { 1011 } else { 1000 });
-        } else if failed {
-            self.refuse(StatusCode::INTERNAL_SERVER_ERROR);
-        } else {
-            self.refuse(StatusCode::FORBIDDEN);
-        }
+        let settle = lock(&self.phase).on_finish(failed);
+        // Statuses here are fixed (403, 500): settling cannot fail.
+        let _ = self.settle(settle);
     }
 }
 
 impl RsgiWsTransport {
     fn send<'py>(&self, py: Python<'py>, cmd: Command) -> PyResult<Bound<'py, Awaitable>> {
-        if self.closed.load(Ordering::Acquire) {
+        if !lock(&self.phase).can_send() {
             return Err(RSGIProtocolError::new_err("the WebSocket was closed"));
         }
         self.channel.send(py, cmd, closed_error)
