@@ -24,6 +24,7 @@ fn _granian(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Whether this build is for a CPython with the GIL (false on free-threaded builds).
     m.add("BUILD_GIL", !cfg!(Py_GIL_DISABLED))?;
     m.add_class::<server::Engine>()?;
+    m.add_function(wrap_pyfunction!(server::check_engine_settings, m)?)?;
     m.add_class::<bridge::Awaitable>()?;
     m.add_class::<interfaces::asgi::AsgiHttpProtocol>()?;
     m.add_class::<interfaces::asgi::AsgiWsProtocol>()?;

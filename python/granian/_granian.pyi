@@ -27,6 +27,7 @@ __all__ = [
     '__version__',
     'BUILD_GIL',
     'Engine',
+    'check_engine_settings',
     'Awaitable',
     'ASGIHTTPProtocol',
     'ASGIWebsocketProtocol',
@@ -78,9 +79,13 @@ class ClientDisconnected(OSError):  # noqa: N818 (the runtime name)
 
 @final
 class Engine:
-    """One worker's network engine, serving on the listening socket `fd`."""
+    """One worker's network engine, serving on the listening socket `fd`.
 
-    def __new__(cls, fd: int, config: dict[str, Any]) -> Engine: ...
+    `settings` is `Config.engine_settings()`: every key required, none other allowed; a
+    ValueError names the key that is missing, left over or of the wrong type.
+    """
+
+    def __new__(cls, fd: int, settings: dict[str, Any]) -> Engine: ...
     def serve(
         self,
         interface: str,
@@ -96,6 +101,9 @@ class Engine:
         """Begin a graceful stop (idempotent); `on_stopped` is called when it is done."""
     def join(self) -> None:
         """Wait for the runtime threads to exit."""
+
+def check_engine_settings(settings: dict[str, Any]) -> None:
+    """Read `settings` as `Engine(fd, settings)` does, without starting anything (ValueError if not accepted)."""
 
 @final
 class Awaitable(Generic[_T_co]):

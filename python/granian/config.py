@@ -4,7 +4,8 @@
 declares its default, CLI flag, limits and help text (see `granian._options.Opt`), and the CLI
 is generated from these declarations. `build_config()` validates keyword values, maps the 1.x
 names, resolves every "auto" value, and returns a `Config` that workers use as is (it travels
-to them as JSON: `Config.to_dict()` / `Config.from_dict()`).
+to them as JSON: `Config.to_dict()` / `Config.from_dict()`). The Rust engine reads only
+`Config.engine_settings()`, built in `granian._engine_settings`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from granian._engine_settings import engine_settings
 from granian._options import Opt, convert, invalid, opt_of
 from granian._options import setting as _s
 from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, SSLProtocols, TaskImpl, ThreadModes
@@ -226,6 +228,14 @@ class Config:
                 value = list(value)
             out[field.name] = value
         return out
+
+    def engine_settings(self, *, sched_batch: bool = True) -> dict[str, Any]:
+        """What `granian._granian.Engine` reads: only its keys, in its units (see `_engine_settings`).
+
+        `sched_batch=False` keeps the scheduling policy of the thread that runs the engine's
+        loop (the embedded server runs on its host program's thread).
+        """
+        return engine_settings(self, sched_batch=sched_batch)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:

@@ -98,6 +98,15 @@ def level_number(level: LogLevels | str) -> int:
     return _LEVEL_NUMBERS[LogLevels(level).value]
 
 
+def runtime_level(enabled: bool, level: LogLevels | str) -> int:
+    """The runtime logger's threshold: `level`'s number, or above CRITICAL when logging is off.
+
+    Both the Python logger (`configure_logging`) and the engine, which drops records below it
+    before formatting them, use this number.
+    """
+    return level_number(level) if enabled else logging.CRITICAL + 1
+
+
 def default_log_config() -> dict[str, Any]:
     """A fresh copy of `DEFAULT_LOG_CONFIG`."""
     return copy.deepcopy(DEFAULT_LOG_CONFIG)
@@ -131,7 +140,7 @@ def configure_logging(
     except (ValueError, TypeError, AttributeError, ImportError) as exc:
         raise ConfigurationError(f"Invalid value for '{{option}}': {exc}", 'log_dictconfig') from exc
     runtime = logging.getLogger(RUNTIME_LOGGER)
-    runtime.setLevel(level_number(level) if enabled else logging.CRITICAL + 1)
+    runtime.setLevel(runtime_level(enabled, level))
     while _pending_warnings:
         runtime.warning('%s', _pending_warnings.pop(0))
 

@@ -7,7 +7,6 @@ use std::thread::JoinHandle;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
 use tokio::sync::watch;
 
 use super::runtime;
@@ -46,6 +45,13 @@ impl<'a, 'py> FromPyObject<'a, 'py> for InterfaceKind {
     }
 }
 
+/// Reads `settings` as `Engine(fd, settings)` does, without starting anything: the test that
+/// Python's `Config.engine_settings()` and the engine's reader agree (`tests/unit/`).
+#[pyfunction]
+pub(crate) fn check_engine_settings(settings: &Bound<'_, PyAny>) -> PyResult<()> {
+    EngineConfig::from_py(settings).map(drop)
+}
+
 struct Running {
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
@@ -62,9 +68,11 @@ pub(crate) struct Engine {
 
 #[pymethods]
 impl Engine {
+    /// `settings`: the dict built by `Config.engine_settings()`; anything else (a key missing,
+    /// left over or of the wrong type) is a `ValueError` naming the key.
     #[new]
-    fn new(fd: RawFd, config: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let cfg = EngineConfig::from_dict(config)?;
+    fn new(fd: RawFd, settings: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let cfg = EngineConfig::from_py(settings)?;
         let bridge = Bridge::new(cfg.log_level).map_err(|e| PyOSError::new_err(format!("eventfd: {e}")))?;
         Ok(Self {
             fd,

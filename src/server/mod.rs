@@ -5,4 +5,4 @@ mod engine;
 mod runtime;
 pub(crate) mod sched;
 
-pub(crate) use engine::Engine;
+pub(crate) use engine::{check_engine_settings, Engine};

@@ -134,7 +134,8 @@ class Server:
         self._serving = True
         loop = asyncio.get_running_loop()
         module = importlib.import_module(INTERFACE_MODULES[self.config.interface])
-        engine_config = dict(self.config.to_dict(), sched_batch=False, reload_filter=None)
+        # The loop is the host program's: leave its thread's scheduling policy alone.
+        engine_settings = self.config.engine_settings(sched_batch=False)
         on_access = make_access_logger(self.config.log_access_format) if self.config.log_access else None
         try:
             listener = bind(self.config)
@@ -151,7 +152,7 @@ class Server:
                 self._reload_requested = False
                 served = await module.start(self.app, loop, self.config)
                 try:
-                    engine = _granian.Engine(listener.fileno(), engine_config)
+                    engine = _granian.Engine(listener.fileno(), engine_settings)
                     stopped = loop.create_future()
 
                     def on_stopped(stopped: asyncio.Future[None] = stopped) -> None:

@@ -106,7 +106,7 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None], worker_i
 
     on_access = make_access_logger(config.log_access_format) if config.log_access else None
     try:
-        engine = _granian.Engine(socket_fd, config.to_dict())
+        engine = _granian.Engine(socket_fd, config.engine_settings())
         engine.serve(interface.ENGINE_INTERFACE, loop, served.handler, _log_from_engine, on_access, loop.stop)
     except (ValueError, OSError) as exc:
         # Settings only the engine can check (TLS material, ...): one clear line, no traceback.

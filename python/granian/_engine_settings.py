@@ -1,0 +1,100 @@
+"""What the Rust engine reads: `Config.engine_settings()`, the one place that builds it.
+
+`granian._granian.Engine(fd, settings)` takes a dict that mirrors the engine's config structs
+(`src/config/mod.rs`): one key per Rust field, a nested dict per nested struct (`http1`,
+`http2`, `ws`, and `tls`, None for plain TCP). Every key is required, no other key is allowed,
+and each value already has the engine's type and unit: durations are `timedelta`s (None where
+the engine reads "off"), the log level is a number, the TLS minimum a flag. The engine has no
+defaults and checks no limits; `config.py` validated everything before this runs, and the
+conversions and clamps the engine needs happen here, once.
+
+`_granian.check_engine_settings(settings)` reads a dict exactly as `Engine` does without
+starting anything; `tests/unit/test_engine_settings.py` runs it on what this module builds.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from granian.constants import SSLProtocols
+from granian.log import runtime_level
+
+if TYPE_CHECKING:
+    from granian.config import Config
+
+#: The range of SETTINGS_MAX_FRAME_SIZE that HTTP/2 allows (RFC 9113, section 6.5.2). The
+#: `--http2-max-frame-size` option accepts from 1024 up (as Granian always did) and the value is
+#: brought into this range here: hyper's h2 panics outside it.
+H2_MAX_FRAME_SIZE_RANGE = (16_384, 16_777_215)
+
+
+def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, Any]:
+    """The settings dict `Engine(fd, settings)` reads, for a validated and resolved `config`.
+
+    `sched_batch`: put the thread that calls `Engine.serve` under `SCHED_BATCH`. Workers own
+    their main thread and leave it true; the embedded server runs on its host's thread and
+    passes false, so that the host keeps its scheduling policy.
+    """
+    h1, h2 = config.http1_settings, config.http2_settings
+    lo, hi = H2_MAX_FRAME_SIZE_RANGE
+    return {
+        'runtime_threads': config.runtime_threads,
+        'runtime_mode': config.runtime_mode,
+        'runtime_blocking_threads': config.runtime_blocking_threads,
+        'backpressure': config.backpressure,
+        'http1': {
+            'keep_alive': h1.keep_alive,
+            'max_buffer_size': h1.max_buffer_size,
+            'header_read_timeout': timedelta(milliseconds=h1.header_read_timeout),
+            'pipeline_flush': h1.pipeline_flush,
+            'max_headers': h1.max_headers,
+        },
+        'http2': {
+            'adaptive_window': h2.adaptive_window,
+            'initial_connection_window_size': h2.initial_connection_window_size,
+            'initial_stream_window_size': h2.initial_stream_window_size,
+            'keep_alive_interval': (
+                None if h2.keep_alive_interval is None else timedelta(milliseconds=h2.keep_alive_interval)
+            ),
+            'keep_alive_timeout': timedelta(seconds=h2.keep_alive_timeout),
+            'max_concurrent_streams': h2.max_concurrent_streams,
+            'max_frame_size': min(max(h2.max_frame_size, lo), hi),
+            'max_headers_size': h2.max_headers_size,
+            'max_send_buffer_size': h2.max_send_buffer_size,
+        },
+        'http_mode': config.http,
+        'tls': _tls(config),
+        'log_level': runtime_level(config.log_enabled, config.log_level),
+        'access_log': config.log_access,
+        # The ASGI `root_path`: WSGI's `SCRIPT_NAME` is set up by `granian.wsgi` on its own.
+        'url_path_prefix': (config.url_path_prefix or '').rstrip('/') or None,
+        'sched_batch': sched_batch,
+        'websockets': config.websockets,
+        'ws': {
+            'max_message_size': config.ws_max_message_size,
+            'ping_interval': _seconds_or_off(config.ws_ping_interval),
+            'ping_timeout': _seconds_or_off(config.ws_ping_timeout),
+        },
+    }
+
+
+def _tls(config: Config) -> dict[str, Any] | None:
+    """The `tls` section: None unless both a certificate and a key are given."""
+    if not (config.ssl_cert and config.ssl_key):
+        return None
+    return {
+        'cert': config.ssl_cert,
+        'key': config.ssl_key,
+        'key_password': config.ssl_key_password,
+        'tls13_only': config.ssl_protocol_min != SSLProtocols.tls12,
+        'ca': config.ssl_ca,
+        'crls': list(config.ssl_crl),
+        'client_verify': config.ssl_client_verify,
+    }
+
+
+def _seconds_or_off(seconds: float) -> timedelta | None:
+    """Seconds as a duration; 0 (the options' "none") and infinity mean None."""
+    return timedelta(seconds=seconds) if 0 < seconds < math.inf else None
