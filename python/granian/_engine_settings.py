@@ -68,8 +68,9 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'tls': _tls(config),
         'log_level': runtime_level(config.log_enabled, config.log_level),
         'access_log': config.log_access,
-        # The ASGI `root_path`: WSGI's `SCRIPT_NAME` is set up by `granian.wsgi` on its own.
-        'url_path_prefix': (config.url_path_prefix or '').rstrip('/') or None,
+        # The ASGI `root_path` (normalised by the config; WSGI's `SCRIPT_NAME` is the same value,
+        # set up by `granian.wsgi`).
+        'url_path_prefix': config.url_path_prefix,
         'sched_batch': sched_batch,
         'websockets': config.websockets,
         'ws': {

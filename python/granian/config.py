@@ -488,6 +488,12 @@ def default_process_name(values: Mapping[str, Any]) -> str:
     return f'granian {values["interface"]} {bind} {values["target"]}'
 
 
+def normalize_prefix(prefix: str | None) -> str:
+    """`--url-path-prefix` as a mount point: `''`, or `/a/b` (leading slash, none at the end)."""
+    prefix = (prefix or '').strip().strip('/')
+    return f'/{prefix}' if prefix else ''
+
+
 def _resolve(values: dict[str, Any]) -> None:
     """Replace every "auto"/None-means-computed value by the concrete one."""
     if values['backpressure'] is None:
@@ -504,6 +510,8 @@ def _resolve(values: dict[str, Any]) -> None:
         values['runtime_mode'] = RuntimeModes.st.value if single else RuntimeModes.mt.value
     if values['process_name'] is None and module_available('setproctitle'):
         values['process_name'] = default_process_name(values)
+    # One mount point for every interface (ASGI `root_path`, WSGI `SCRIPT_NAME`).
+    values['url_path_prefix'] = normalize_prefix(values['url_path_prefix']) or None
     if values['loop'] == Loops.auto:
         uvloop = sys.platform != 'win32' and module_available('uvloop')
         values['loop'] = Loops.uvloop.value if uvloop else Loops.asyncio.value

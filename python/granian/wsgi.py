@@ -19,6 +19,7 @@ from ._failure import FailureReporter
 from ._granian import ClientDisconnected, WSGIPool
 from ._granian import WSGIInput as Input
 from ._granian import WSGIStartResponse as StartResponse
+from .config import normalize_prefix
 from .errors import StartupError
 from .log import RUNTIME_LOGGER
 
@@ -109,12 +110,6 @@ class FileWrapper:
             close()
 
 
-def normalize_prefix(prefix: str | None) -> str:
-    """`--url-path-prefix` as a mount point: `''`, or `/a/b` (leading slash, none at the end)."""
-    prefix = (prefix or '').strip().strip('/')
-    return f'/{prefix}' if prefix else ''
-
-
 def base_environ(config: Config, prefix: str, errors: ErrorStream) -> dict[str, Any]:
     """The `environ` keys every request of this worker shares."""
     return {
@@ -137,7 +132,7 @@ def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
 
     if not callable(app):
         raise StartupError(f'the WSGI application must be callable, got {type(app).__name__}')
-    prefix = normalize_prefix(config.url_path_prefix)
+    prefix = config.url_path_prefix or ''  # normalised by the config: '/a/b'
     hint = mismatch_hint(app, config.interface)
     pool = WSGIPool(
         app,

@@ -187,10 +187,15 @@ def test_the_http2_frame_size_is_brought_into_the_range_http2_allows(given, sent
 
 
 @pytest.mark.parametrize(
-    ('given', 'sent'), [(None, None), ('', None), ('/', None), ('/api/', '/api'), ('/a/b', '/a/b')]
+    ('given', 'sent'),
+    [(None, None), ('', None), ('/', None), ('/api/', '/api'), ('/a/b', '/a/b'), ('api/', '/api'), (' /x ', '/x')],
 )
-def test_the_url_path_prefix_crosses_without_a_trailing_slash(given, sent):
-    assert build_config('main:app', url_path_prefix=given).engine_settings()['url_path_prefix'] == sent
+def test_the_url_path_prefix_is_normalised_once_for_every_interface(given, sent):
+    # One mount point: the engine's ASGI `root_path` and WSGI's `SCRIPT_NAME` read the same value.
+    for interface in ('asgi', 'wsgi'):
+        config = build_config('main:app', interface=interface, url_path_prefix=given)
+        assert config.url_path_prefix == sent
+        assert config.engine_settings()['url_path_prefix'] == sent
 
 
 def test_the_log_level_crosses_as_a_number():

@@ -39,7 +39,7 @@ use run::AppObjects;
 struct WsgiWorker {
     /// Taken (and dropped with the GIL) by `WsgiPool.shutdown()`.
     objects: Mutex<Option<AppObjects>>,
-    /// `--url-path-prefix` as bytes, without a trailing `/`; empty when unset.
+    /// `--url-path-prefix` as bytes (`/a/b`: the config normalises it); empty when unset.
     prefix: Vec<u8>,
 }
 
@@ -96,7 +96,8 @@ impl WsgiPool {
         }
         let idle = Duration::try_from_secs_f64(idle_timeout)
             .map_err(|_| PyValueError::new_err(format!("invalid idle_timeout: {idle_timeout}")))?;
-        let prefix = url_path_prefix.unwrap_or("").trim_end_matches('/').as_bytes().to_vec();
+        // Normalised by the config (`/a/b`, or unset).
+        let prefix = url_path_prefix.unwrap_or("").as_bytes().to_vec();
         let worker = WsgiWorker {
             objects: Mutex::new(Some(AppObjects {
                 app,
