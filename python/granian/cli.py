@@ -20,9 +20,10 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from granian._legacy import ALIAS_OPTIONS, LEGACY_VALUES
 from granian._options import Opt, opt_of, parse_duration, parse_octal
 from granian._version import __version__
-from granian.config import ALIAS_OPTIONS, FIELDS, LEGACY_VALUES, SETTINGS_CLASSES, UNSUPPORTED, option_flags
+from granian.config import FIELDS, SETTINGS_CLASSES, UNSUPPORTED, option_flags
 from granian.errors import ConfigurationError, FatalError, StartupError
 
 #: Separates a settings object from its field in click parameter names (`http1_settings__keep_alive`).

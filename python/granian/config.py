@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from granian._engine_settings import engine_settings
+from granian._legacy import ALIAS_OPTIONS, apply_aliases, legacy_blocking_threads
 from granian._options import Opt, convert, invalid, opt_of
 from granian._options import setting as _s
-from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, SSLProtocols, TaskImpl, ThreadModes
+from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, SSLProtocols, TaskImpl
 from granian.errors import ConfigurationError, StartupError
 from granian.http import HTTP1Settings, HTTP2Settings
 from granian.loading import split_target
@@ -277,30 +278,8 @@ UNSUPPORTED_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 #: Interfaces whose app runs on the event loop thread: exactly one blocking thread.
-_ASYNC_INTERFACES = ('asgi', 'asginl', 'rsgi')
-
 #: Default size of the Rust blocking-I/O pool.
 DEFAULT_RUNTIME_BLOCKING_THREADS = 512
-
-#: 1.x keywords still accepted: keyword -> how the CLI spells it. `build_config` maps them
-#: (see `_apply_aliases`) and logs one warning.
-ALIAS_OPTIONS: dict[str, Opt] = {
-    'threads': Opt('--threads', '1.x name of --runtime-threads.', kind='int', min=1),
-    'threading_mode': Opt(
-        '--threading-mode', '1.x option: workers = --runtime-mode st, runtime = mt.', kind='choice', choices=ThreadModes
-    ),
-    'loop_opt': Opt(
-        '--opt',
-        '1.x option (removed in 1.7), ignored.',
-        kind='bool',
-        env='GRANIAN_LOOP_OPT',
-        env_aliases=('GRANIAN_OPT',),
-    ),
-}
-_ALIAS_TARGETS = {'threads': 'runtime_threads', 'threading_mode': 'runtime_mode'}
-_THREAD_MODES = {'workers': 'st', 'runtime': 'mt'}
-#: Choice values from 1.x accepted on top of the enum: keyword -> {old value: new value}.
-LEGACY_VALUES: dict[str, dict[str, str]] = {'task_impl': {'auto': 'asyncio'}}
 
 
 def option_flags() -> dict[str, str]:
@@ -319,32 +298,6 @@ def option_flags() -> dict[str, str]:
 def _flag(name: str) -> str:
     flag = option_flags().get(name)
     return f"'{name}' ({flag})" if flag else f"'{name}'"
-
-
-def _apply_aliases(kwargs: dict[str, Any]) -> list[str]:
-    """Map 1.x keywords/values in `kwargs` to 2.x ones, in place; returns what was mapped."""
-    notes = []
-    for old in ALIAS_OPTIONS:
-        if old not in kwargs:
-            continue
-        value = kwargs.pop(old)
-        if value is None:
-            continue
-        new = _ALIAS_TARGETS.get(old)
-        if new is None:
-            notes.append(f'{_flag(old)} was removed in 1.7 and is ignored')
-            continue
-        if kwargs.get(new) is not None:
-            raise ConfigurationError(f'{{option}} is the 1.x name of {_flag(new)}: give only one of them', old)
-        value = convert(ALIAS_OPTIONS[old], old, value, nullable=False)
-        kwargs[new] = _THREAD_MODES[value] if old == 'threading_mode' else value
-        notes.append(f'{_flag(old)} is a 1.x name, use {_flag(new)}')
-    for name, mapping in LEGACY_VALUES.items():
-        value = kwargs.get(name)
-        if isinstance(value, str) and value.lower() in mapping:
-            kwargs[name] = mapping[value.lower()]
-            notes.append(f"{_flag(name)} value '{value}' is from 1.x, using '{kwargs[name]}'")
-    return notes
 
 
 def _convert_settings(name: str, value: Any) -> Any:
@@ -443,24 +396,6 @@ def _check(values: dict[str, Any]) -> None:
         raise invalid(str(exc), 'log_access_format') from None
 
 
-def _legacy_blocking_threads(values: dict[str, Any]) -> str | None:
-    """More than 1 blocking thread with ASGI/RSGI, as Granian 1.x allowed: 1 is used.
-
-    In 1.x these extra threads only handed requests over to the worker's event loop; the app
-    itself always ran on the loop thread. Here the loop thread picks up requests itself, so
-    there is nothing for them to do. Returns the deprecation note, or None.
-    """
-    threads = values['blocking_threads']
-    if threads is None or threads <= 1 or values['interface'] not in _ASYNC_INTERFACES:
-        return None
-    values['blocking_threads'] = 1
-    return (
-        f'{_flag("blocking_threads")} {threads} with the {values["interface"]} interface is from 1.x, where the '
-        'extra threads only handed requests to the event loop; the application runs on the event loop thread '
-        'of each worker, so 1 is used'
-    )
-
-
 def _check_lifecycle(values: dict[str, Any]) -> None:
     """Checks of the process-management settings (reload, memory limit, process title)."""
     if values['reload'] and not module_available('watchfiles'):
@@ -521,13 +456,13 @@ def build_config(target: str, **kwargs: Any) -> Config:
     """Validate `Granian(target, **kwargs)` settings and return the resolved Config.
 
     Accepts the keyword names of `Config` (None meaning "default") and the 1.x aliases in
-    `ALIAS_OPTIONS` / `LEGACY_VALUES`. Enum members, plain strings (any case) and `pathlib`
+    `granian._legacy` (`ALIAS_OPTIONS` / `LEGACY_VALUES`). Enum members, plain strings (any case) and `pathlib`
     paths are all fine. Raises ConfigurationError naming the setting and the bad value.
     Using 1.x names or values (including more than 1 blocking thread with ASGI/RSGI) logs one
     warning on the `_granian` logger, once logging is configured.
     """
     kwargs = dict(kwargs)
-    notes = _apply_aliases(kwargs)
+    notes = apply_aliases(kwargs, _flag)
     unknown = sorted(set(kwargs) - set(FIELDS))
     if unknown:
         raise ConfigurationError(f'unknown option(s): {", ".join(unknown)}')
@@ -537,7 +472,7 @@ def build_config(target: str, **kwargs: Any) -> Config:
         if name != 'target':
             values[name] = _convert(name, kwargs.get(name))
     _check(values)
-    legacy_threads = _legacy_blocking_threads(values)
+    legacy_threads = legacy_blocking_threads(values, _flag)
     if legacy_threads:
         notes.append(legacy_threads)
     _resolve(values)

@@ -32,6 +32,9 @@ pub(crate) enum RequestBody {
     Stream(BodyStream),
 }
 
+/// One item of [`BodyStream::forward`]: a chunk, or why the body broke off.
+pub(crate) type Forwarded = Result<Bytes, String>;
+
 /// A request body still arriving, with what the read-ahead already took from it in front.
 pub(crate) struct BodyStream {
     head: Option<Bytes>,
@@ -182,6 +185,37 @@ impl BodyStream {
     /// Whether nothing is left to read.
     pub(crate) fn is_end_stream(&self) -> bool {
         self.head.is_none() && self.inc.is_end_stream()
+    }
+
+    /// The body's blocking face: a task on `rt` pulls chunks and forwards them through a
+    /// channel of `depth` (a full channel stops the reading, so an upload read piece by piece
+    /// is never held whole); the reader waits on the receiver off the runtime
+    /// (`blocking_recv`). The task stops at the end of the body, on an error (forwarded last)
+    /// or when the receiver is dropped. (The awaitable face reads with `next_chunk` directly.)
+    pub(crate) fn forward(mut self, rt: &tokio::runtime::Handle, depth: usize) -> mpsc::Receiver<Forwarded> {
+        let (tx, rx) = mpsc::channel(depth);
+        rt.spawn(async move {
+            loop {
+                let res = tokio::select! {
+                    biased;
+                    () = tx.closed() => return,
+                    res = self.next_chunk() => res,
+                };
+                match res {
+                    Ok(Some(chunk)) => {
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string())).await;
+                        return;
+                    }
+                }
+            }
+        });
+        rx
     }
 
     /// Reads the body to its end.

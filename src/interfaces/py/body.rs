@@ -1,7 +1,7 @@
 //! The request body as the event-loop interfaces read it (ASGI `receive`, RSGI
 //! `await protocol()` and `async for`), one awaitable per read: what the read-ahead took is
-//! handed over at once, the rest is pulled on the runtime. (WSGI's blocking `wsgi.input` reads
-//! the same [`BodyStream`] through a forwarding task: see `interfaces/wsgi/input.rs`.)
+//! handed over at once, the rest is pulled on the runtime. This is the awaitable face of
+//! [`BodyStream`]; its blocking face, [`BodyStream::forward`], is what `wsgi.input` reads.
 
 use std::sync::{Arc, Mutex};
 

@@ -15,19 +15,17 @@ use tokio::sync::mpsc;
 
 use crate::bridge::lock;
 use crate::error::{ClientDisconnected, WSGIProtocolError};
-use crate::http::body::{BodyStream, RequestBody};
+use crate::http::body::{BodyStream, Forwarded, RequestBody};
 
 /// Chunks the reader task may forward ahead of the application.
 const READ_AHEAD: usize = 4;
-
-type Received = Result<Bytes, String>;
 
 enum Source {
     /// Nothing more to read.
     Eof,
     /// Body not touched yet: nothing is read (and no `100 Continue` sent) until the app asks.
     Idle(BodyStream, tokio::runtime::Handle),
-    Reading(mpsc::Receiver<Received>),
+    Reading(mpsc::Receiver<Forwarded>),
     /// Another thread is waiting for a chunk.
     Busy,
     Failed(String),
@@ -42,32 +40,6 @@ struct State {
 #[pyclass(frozen, freelist = 64, module = "granian._granian", name = "WSGIInput")]
 pub(crate) struct WsgiInput {
     st: Mutex<State>,
-}
-
-fn spawn_reader(mut body: BodyStream, rt: &tokio::runtime::Handle) -> mpsc::Receiver<Received> {
-    let (tx, rx) = mpsc::channel(READ_AHEAD);
-    rt.spawn(async move {
-        loop {
-            let res = tokio::select! {
-                biased;
-                () = tx.closed() => return,
-                res = body.next_chunk() => res,
-            };
-            match res {
-                Ok(Some(chunk)) => {
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    let _ = tx.send(Err(e.to_string())).await;
-                    return;
-                }
-            }
-        }
-    });
-    rx
 }
 
 fn disconnected(why: &str) -> PyErr {
@@ -119,7 +91,7 @@ impl WsgiInput {
             let mut st = lock(&self.st);
             match std::mem::replace(&mut st.src, Source::Busy) {
                 Source::Reading(rx) => rx,
-                Source::Idle(inc, rt) => spawn_reader(inc, &rt),
+                Source::Idle(inc, rt) => inc.forward(&rt, READ_AHEAD),
                 Source::Eof => {
                     st.src = Source::Eof;
                     return Ok(false);
