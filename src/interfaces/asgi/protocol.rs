@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use tokio::sync::mpsc;
 
 use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
-use crate::error::{type_name, ASGIProtocolError, ClientDisconnected};
+use crate::error::{client_gone, misuse, type_name, Iface};
 use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
@@ -84,12 +84,15 @@ pub(super) fn message_type<'py>(message: &Bound<'py, PyDict>) -> PyResult<Bound<
     }
 }
 
-fn client_gone() -> PyErr {
-    ClientDisconnected::new_err("the client disconnected")
+fn gone() -> PyErr {
+    client_gone(Iface::Asgi, "the client disconnected")
 }
 
 pub(super) fn unexpected(ty: &Bound<'_, PyString>, expected: &str) -> PyErr {
-    ASGIProtocolError::new_err(format!("unexpected ASGI message '{ty}', expected {expected}"))
+    misuse(
+        Iface::Asgi,
+        format!("unexpected ASGI message '{ty}', expected {expected}"),
+    )
 }
 
 impl AsgiHttpProtocol {
@@ -140,7 +143,7 @@ impl AsgiHttpProtocol {
             return Awaitable::done_none(py);
         }
         if self.disconnect.is_fired() {
-            return Err(client_gone());
+            return Err(gone());
         }
         let ty = message_type(message)?;
         let mut chunk = Bytes::new();
@@ -187,7 +190,7 @@ impl AsgiHttpProtocol {
             Action::Chunk { tx: Some(tx), .. } if !chunk.is_empty() => {
                 // `tx` is dropped once the chunk is queued; after the last chunk that ends the
                 // body.
-                return send_or_wait(py, &tx, Ok(chunk), &self.rt, &self.bridge, client_gone);
+                return send_or_wait(py, &tx, Ok(chunk), &self.rt, &self.bridge, gone);
             }
             Action::Chunk { .. } => {}
         }

@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::protocol::{is, message_dict, message_type, unexpected};
 use crate::bridge::{lock, Awaitable};
-use crate::error::{type_name, ASGIProtocolError, ClientDisconnected};
+use crate::error::{client_gone, misuse, type_name, Iface};
 use crate::http::body::ResponseBody;
 use crate::http::handler::RequestCtx;
 use crate::http::response::{build, status_only, ResponsePlan, ResponseSlot};
@@ -36,7 +36,7 @@ pub(crate) struct AsgiWsProtocol {
 }
 
 fn closed_error() -> PyErr {
-    ClientDisconnected::new_err("the WebSocket connection is closed")
+    client_gone(Iface::Asgi, "the WebSocket connection is closed")
 }
 
 fn disconnect_message(py: Python<'_>, code: u16, reason: &str) -> PyResult<Py<PyAny>> {
@@ -191,7 +191,7 @@ impl AsgiWsProtocol {
         match action {
             WsAction::Accept((subprotocol, headers)) => {
                 let Some(ends) = self.channel.take_ends() else {
-                    return Err(ASGIProtocolError::new_err("the WebSocket was already accepted"));
+                    return Err(misuse(Iface::Asgi, "the WebSocket was already accepted"));
                 };
                 self.responder.respond(ResponsePlan::Switch(Box::new(Accept {
                     subprotocol,
@@ -250,7 +250,7 @@ impl AsgiWsProtocol {
         }
         match self.channel.receive(py, event_message)? {
             Ok(aw) => Ok(aw),
-            Err(()) => Err(ASGIProtocolError::new_err("another receive() is already waiting")),
+            Err(()) => Err(misuse(Iface::Asgi, "another receive() is already waiting")),
         }
     }
 

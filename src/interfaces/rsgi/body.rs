@@ -7,12 +7,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::bridge::Awaitable;
-use crate::error::RSGIProtocolClosed;
+use crate::error::{client_gone, Iface};
 use crate::interfaces::py::body::{AsyncBody, Read};
 
 /// The error of a read whose upload broke off.
 pub(super) fn body_broken(why: &str) -> PyErr {
-    RSGIProtocolClosed::new_err(format!("request body: {why}"))
+    client_gone(Iface::Rsgi, format!("request body: {why}"))
 }
 
 /// The async iterator returned by `protocol.__aiter__()`.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::body::{body_broken, RsgiBodyIter};
 use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
-use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
+use crate::error::{client_gone, misuse, Iface};
 use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, Responder, ResponsePlan, ResponseSlot};
@@ -72,7 +72,7 @@ impl RsgiHttpProtocol {
 
     fn consume(&self) -> PyResult<()> {
         if self.consumed.swap(true, Ordering::AcqRel) {
-            return Err(RSGIProtocolError::new_err("the request body was already consumed"));
+            return Err(misuse(Iface::Rsgi, "the request body was already consumed"));
         }
         Ok(())
     }
@@ -186,7 +186,7 @@ impl RsgiHttpProtocol {
         let status = status_code(status)?;
         let headers = headers_arg(headers, "response_stream")?;
         let Some(tx) = self.responder.take() else {
-            return Err(RSGIProtocolError::new_err("a response was already sent"));
+            return Err(misuse(Iface::Rsgi, "a response was already sent"));
         };
         let (chunks_tx, body) = ResponseBody::stream_for(&self.method, &self.disconnect);
         let discard = chunks_tx.is_none();
@@ -250,17 +250,17 @@ impl RsgiStreamTransport {
             return Awaitable::done_none(py);
         }
         if self.disconnect.is_fired() {
-            return Err(client_gone());
+            return Err(gone());
         }
         let Some(tx) = lock(&self.stream).clone() else {
-            return Err(RSGIProtocolError::new_err("the response stream is finished"));
+            return Err(misuse(Iface::Rsgi, "the response stream is finished"));
         };
-        send_or_wait(py, &tx, Ok(data), &self.rt, &self.bridge, client_gone)
+        send_or_wait(py, &tx, Ok(data), &self.rt, &self.bridge, gone)
     }
 }
 
-fn client_gone() -> PyErr {
-    RSGIProtocolClosed::new_err("the client disconnected")
+fn gone() -> PyErr {
+    client_gone(Iface::Rsgi, "the client disconnected")
 }
 
 #[pymethods]

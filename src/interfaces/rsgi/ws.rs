@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::bridge::{lock, Awaitable, Bridge};
-use crate::error::{RSGIProtocolClosed, RSGIProtocolError};
+use crate::error::{client_gone, misuse, Iface};
 use crate::http::response::{status_only, Responder, ResponsePlan, ResponseSlot};
 use crate::interfaces::py::bytes::bytes_from_py;
 use crate::ws::{Accept, Command, Event, WsChannel};
@@ -44,13 +44,13 @@ pub(crate) struct RsgiWsMessage {
 }
 
 fn closed_error() -> PyErr {
-    RSGIProtocolClosed::new_err("the WebSocket connection is closed")
+    client_gone(Iface::Rsgi, "the WebSocket connection is closed")
 }
 
 fn message(py: Python<'_>, ev: Option<Event>) -> PyResult<Py<PyAny>> {
     let (kind, data) = match ev {
         Some(Event::Text(b)) => {
-            let text = std::str::from_utf8(&b).map_err(|e| RSGIProtocolError::new_err(e.to_string()))?;
+            let text = std::str::from_utf8(&b).map_err(|e| misuse(Iface::Rsgi, e.to_string()))?;
             (KIND_STRING, PyString::new(py, text).into_any().unbind())
         }
         Some(Event::Binary(b)) => (KIND_BYTES, PyBytes::new(py, &b).into_any().unbind()),
@@ -72,7 +72,7 @@ impl RsgiWsProtocol {
         match settle {
             Settle::Refuse(status) => {
                 let status = StatusCode::from_u16(status)
-                    .map_err(|_| RSGIProtocolError::new_err(format!("invalid HTTP status code {status}")))?;
+                    .map_err(|_| misuse(Iface::Rsgi, format!("invalid HTTP status code {status}")))?;
                 self.responder.respond(ResponsePlan::Ready(status_only(status, b"")));
             }
             Settle::Close(code) => self.channel.close_now(code),
@@ -87,11 +87,11 @@ impl RsgiWsProtocol {
     /// `await protocol.accept()`: completes the handshake, returns the transport.
     fn accept<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, Awaitable>> {
         lock(&self.phase).on_accept().map_err(|e| match e {
-            AcceptError::Closed => RSGIProtocolError::new_err("the WebSocket was closed"),
-            AcceptError::AlreadyAccepted => RSGIProtocolError::new_err("the WebSocket was already accepted"),
+            AcceptError::Closed => misuse(Iface::Rsgi, "the WebSocket was closed"),
+            AcceptError::AlreadyAccepted => misuse(Iface::Rsgi, "the WebSocket was already accepted"),
         })?;
         let (Some(tx), Some(ends)) = (self.responder.take(), self.channel.take_ends()) else {
-            return Err(RSGIProtocolError::new_err("the WebSocket was already accepted"));
+            return Err(misuse(Iface::Rsgi, "the WebSocket was already accepted"));
         };
         tx.send(ResponsePlan::Switch(Box::new(Accept {
             subprotocol: None,
@@ -137,7 +137,7 @@ impl RsgiWsProtocol {
 impl RsgiWsTransport {
     fn send<'py>(&self, py: Python<'py>, cmd: Command) -> PyResult<Bound<'py, Awaitable>> {
         if !lock(&self.phase).can_send() {
-            return Err(RSGIProtocolError::new_err("the WebSocket was closed"));
+            return Err(misuse(Iface::Rsgi, "the WebSocket was closed"));
         }
         self.channel.send(py, cmd, closed_error)
     }
@@ -152,7 +152,7 @@ impl RsgiWsTransport {
         }
         match self.channel.receive(py, message)? {
             Ok(aw) => Ok(aw),
-            Err(()) => Err(RSGIProtocolError::new_err("another receive() is already waiting")),
+            Err(()) => Err(misuse(Iface::Rsgi, "another receive() is already waiting")),
         }
     }
 

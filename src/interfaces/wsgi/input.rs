@@ -14,7 +14,7 @@ use pyo3::types::PyBytes;
 use tokio::sync::mpsc;
 
 use crate::bridge::lock;
-use crate::error::{ClientDisconnected, WSGIProtocolError};
+use crate::error::{client_gone, misuse, Iface};
 use crate::http::body::{BodyStream, Forwarded, RequestBody};
 
 /// Chunks the reader task may forward ahead of the application.
@@ -43,7 +43,10 @@ pub(crate) struct WsgiInput {
 }
 
 fn disconnected(why: &str) -> PyErr {
-    ClientDisconnected::new_err(format!("the client went away while sending the request body ({why})"))
+    client_gone(
+        Iface::Wsgi,
+        format!("the client went away while sending the request body ({why})"),
+    )
 }
 
 /// Joins received pieces into one `bytes` object (one copy).
@@ -97,7 +100,7 @@ impl WsgiInput {
                     return Ok(false);
                 }
                 Source::Busy => {
-                    return Err(WSGIProtocolError::new_err("wsgi.input is being read by another thread"));
+                    return Err(misuse(Iface::Wsgi, "wsgi.input is being read by another thread"));
                 }
                 Source::Failed(why) => {
                     let err = disconnected(&why);

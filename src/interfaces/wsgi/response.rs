@@ -21,7 +21,7 @@ use pyo3::types::PyBytes;
 use tokio::sync::mpsc;
 
 use crate::bridge::lock;
-use crate::error::{type_name, ClientDisconnected, WSGIProtocolError};
+use crate::error::{client_gone, misuse, type_name, Iface};
 use crate::http::body::{abort_stream, Chunk, ResponseBody};
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{internal_error, Responder, ResponsePlan};
@@ -87,7 +87,10 @@ impl StartResponse {
     }
 
     fn no_start_response() -> PyErr {
-        WSGIProtocolError::new_err("the application produced a body before calling start_response()")
+        misuse(
+            Iface::Wsgi,
+            "the application produced a body before calling start_response()",
+        )
     }
 
     /// Sends the response head (unless already out) with a body that is known completely.
@@ -204,7 +207,8 @@ impl StartResponse {
     pub(super) fn finish(&self) -> PyResult<()> {
         if self.is_pending() {
             if lock(&self.st).head.is_none() {
-                return Err(WSGIProtocolError::new_err(
+                return Err(misuse(
+                    Iface::Wsgi,
                     "the application returned without calling start_response()",
                 ));
             }
@@ -264,7 +268,8 @@ impl StartResponse {
         match (start_call(head_set, !this.is_pending(), exc.is_some()), exc) {
             (StartCall::ReRaise, Some(value)) => return Err(PyErr::from_value(value)),
             (StartCall::AlreadyCalled, _) => {
-                return Err(WSGIProtocolError::new_err(
+                return Err(misuse(
+                    Iface::Wsgi,
                     "start_response() was already called; pass exc_info to replace the status and headers",
                 ))
             }
@@ -281,7 +286,7 @@ impl StartResponse {
             .cast::<PyBytes>()
             .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, got {}", type_name(data))))?;
         match self.push(py, data.as_bytes())? {
-            Pushed::Gone => Err(ClientDisconnected::new_err("the client disconnected")),
+            Pushed::Gone => Err(client_gone(Iface::Wsgi, "the client disconnected")),
             Pushed::More | Pushed::Complete => Ok(()),
         }
     }
