@@ -73,6 +73,8 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'url_path_prefix': config.url_path_prefix,
         'sched_batch': sched_batch,
         'websockets': config.websockets,
+        'server_header': config.server_header,
+        'date_header': config.date_header,
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),

@@ -58,6 +58,10 @@ class Config:
     interface: str = _s('rsgi', '--interface', 'Application interface.', kind='choice', choices=Interfaces)
     http: str = _s('auto', '--http', 'HTTP version to serve.', kind='choice', choices=HTTPModes)
     websockets: bool = _s(True, '--ws', 'Enable WebSocket handling.', kind='bool', env='GRANIAN_WEBSOCKETS')
+    server_header: bool = _s(
+        True, '--server-header', "Add 'server: granian' to responses whose app set none.", kind='bool'
+    )
+    date_header: bool = _s(True, '--date-header', "Add a 'date' header to every response.", kind='bool')
     ws_max_message_size: int = _s(
         16 * 1024 * 1024,
         '--ws-max-message-size',

@@ -119,6 +119,11 @@ pub(crate) struct EngineConfig {
     /// `--ws`: serve WebSocket upgrades (ASGI and RSGI only).
     pub(crate) websockets: bool,
     pub(crate) ws: WsConfig,
+    /// `--server-header`: `server: granian` on responses whose app set no `server` (and on the
+    /// error answers hyper writes itself).
+    pub(crate) server_header: bool,
+    /// `--date-header`: hyper's automatic `date` header.
+    pub(crate) date_header: bool,
 }
 
 impl EngineConfig {
@@ -145,6 +150,8 @@ impl FromSettings for EngineConfig {
             sched_batch: s.get("sched_batch")?,
             websockets: s.get("websockets")?,
             ws: s.section("ws")?,
+            server_header: s.get("server_header")?,
+            date_header: s.get("date_header")?,
         })
     }
 }
@@ -254,7 +261,7 @@ mod tests {
                 tls=dict(cert='c.pem', key='k.pem', key_password=None, tls13_only=True, ca=None,
                          crls=['r.pem'], client_verify=False),
                 log_level=10, access_log=True, url_path_prefix='/api', sched_batch=False,
-                websockets=True,
+                websockets=True, server_header=False, date_header=True,
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );

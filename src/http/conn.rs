@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 use super::error_head::StampServer;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
+use super::response::stamp_server;
 use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, HttpMode};
 use crate::net::{ConnInfo, Stream};
@@ -49,6 +50,8 @@ pub(crate) struct Protocols {
     tls: Option<TlsAcceptor>,
     /// Bound on the TLS handshake and on reading the first bytes (protocol detection).
     first_read_timeout: Duration,
+    /// `--server-header`: `server: granian` on responses without one.
+    server_header: bool,
 }
 
 impl Protocols {
@@ -61,6 +64,7 @@ impl Protocols {
             .header_read_timeout(cfg.http1.header_read_timeout)
             .pipeline_flush(cfg.http1.pipeline_flush)
             .max_headers(cfg.http1.max_headers)
+            .auto_date_header(cfg.date_header)
             .half_close(false);
         let c2 = &cfg.http2;
         let mut h2 = http2::Builder::new(TokioExecutor::new());
@@ -74,7 +78,8 @@ impl Protocols {
             .max_concurrent_streams(c2.max_concurrent_streams)
             .max_frame_size(c2.max_frame_size)
             .max_header_list_size(c2.max_headers_size)
-            .max_send_buf_size(c2.max_send_buffer_size);
+            .max_send_buf_size(c2.max_send_buffer_size)
+            .auto_date_header(cfg.date_header);
         if websockets {
             h2.enable_connect_protocol();
         }
@@ -84,6 +89,7 @@ impl Protocols {
             mode: cfg.http_mode,
             tls,
             first_read_timeout: cfg.http1.header_read_timeout,
+            server_header: cfg.server_header,
         }
     }
 
@@ -137,11 +143,21 @@ async fn detect(stream: &mut Stream, limit: Duration) -> Option<(Version, Bytes)
 
 /// The answer to an HTTP/1 request on a cleartext listener that serves HTTP/2 only (`--http 2`).
 const HTTP1_REFUSED: &[u8] = b"HTTP/1.1 505 HTTP Version Not Supported\r\n\
-server: granian\r\n\
 content-type: text/plain; charset=utf-8\r\n\
 content-length: 44\r\n\
 connection: close\r\n\r\n\
 This server speaks HTTP/2 only (--http 2).\r\n";
+
+/// [`HTTP1_REFUSED`], with `server: granian` after its status line when `server_header`.
+fn http1_refused(server_header: bool) -> Vec<u8> {
+    let line_end = HTTP1_REFUSED.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut out = HTTP1_REFUSED[..line_end].to_vec();
+    if server_header {
+        out.extend_from_slice(b"server: granian\r\n");
+    }
+    out.extend_from_slice(&HTTP1_REFUSED[line_end..]);
+    out
+}
 
 /// How long a refused HTTP/1 client may take to read the answer and close.
 const REFUSE_LINGER: Duration = Duration::from_secs(1);
@@ -149,9 +165,9 @@ const REFUSE_LINGER: Duration = Duration::from_secs(1);
 /// Answers an HTTP/1 client of an HTTP/2-only listener with a 505 instead of a silent close.
 /// The rest of its request is read and dropped for a moment, so that closing with unread data
 /// does not reset the connection before the client has read the answer.
-async fn refuse_http1(mut stream: Stream) {
+async fn refuse_http1(mut stream: Stream, server_header: bool) {
     use tokio::io::AsyncWriteExt;
-    if stream.write_all(HTTP1_REFUSED).await.is_err() || stream.shutdown().await.is_err() {
+    if stream.write_all(&http1_refused(server_header)).await.is_err() || stream.shutdown().await.is_err() {
         return;
     }
     let _ = tokio::time::timeout(REFUSE_LINGER, async {
@@ -264,7 +280,7 @@ pub(crate) fn spawn_connection<I: Interface>(
                 ),
                 mode => match detect(&mut stream, limit).await {
                     Some((Version::H1, _)) if mode == HttpMode::Http2 => {
-                        refuse_http1(stream).await;
+                        refuse_http1(stream, protocols.server_header).await;
                         return;
                     }
                     Some((version, prefix)) => (Io::Plain { prefix, stream }, version),
@@ -273,6 +289,7 @@ pub(crate) fn spawn_connection<I: Interface>(
             },
         };
         let stopping = shutdown.clone();
+        let server_header = protocols.server_header;
         let svc = service_fn(move |req| {
             let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
             let stopping = stopping.clone();
@@ -280,6 +297,9 @@ pub(crate) fn spawn_connection<I: Interface>(
             // state) into each task's cell by value was a measurable share of the time.
             Box::pin(async move {
                 let mut response = response.await?;
+                if server_header {
+                    stamp_server(response.headers_mut());
+                }
                 if version == Version::H1 && *stopping.borrow() && response.status() != StatusCode::SWITCHING_PROTOCOLS
                 {
                     response
@@ -291,7 +311,7 @@ pub(crate) fn spawn_connection<I: Interface>(
         });
         let res = match version {
             Version::H1 => {
-                let io = TokioIo::new(StampServer::new(io));
+                let io = TokioIo::new(StampServer::new(io, protocols.server_header));
                 let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
                 drive(conn, &mut shutdown, IDLE_GRACE).await
             }
@@ -378,6 +398,14 @@ mod tests {
         stop.send(true).unwrap();
         read_to_close(&mut client).await;
         task.await.unwrap();
+    }
+
+    #[test]
+    fn the_http1_refusal_says_server_only_when_asked() {
+        let with = http1_refused(true);
+        assert!(with.starts_with(b"HTTP/1.1 505 HTTP Version Not Supported\r\nserver: granian\r\ncontent-type"));
+        assert_eq!(http1_refused(false), HTTP1_REFUSED);
+        assert!(with.ends_with(b"(--http 2).\r\n"));
     }
 
     #[tokio::test]

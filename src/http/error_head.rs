@@ -43,13 +43,16 @@ pub(crate) struct StampServer<T> {
     inner: T,
     /// A stamped head not fully written yet; goes out before anything else.
     pending: Bytes,
+    /// `--no-server-header` turns the stamping off (the stream passes through).
+    enabled: bool,
 }
 
 impl<T> StampServer<T> {
-    pub(crate) fn new(inner: T) -> Self {
+    pub(crate) fn new(inner: T, enabled: bool) -> Self {
         Self {
             inner,
             pending: Bytes::new(),
+            enabled,
         }
     }
 }
@@ -69,7 +72,7 @@ impl<T: AsyncWrite + Unpin> StampServer<T> {
     /// Takes `first` (the first slice of a write) as a stamped head when it needs it: the
     /// caller is told it was written whole, and it goes out before anything else.
     fn stash(&mut self, cx: &mut Context<'_>, first: &[u8]) -> Option<Poll<io::Result<usize>>> {
-        if !needs_stamp(first) {
+        if !self.enabled || !needs_stamp(first) {
             return None;
         }
         self.pending = stamped(first);
@@ -164,10 +167,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_disabled_stamp_passes_the_bytes_through() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut io = StampServer::new(a, false);
+        io.write_all(HYPER_400).await.unwrap();
+        io.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, HYPER_400);
+    }
+
+    #[tokio::test]
     async fn stamped_head_is_written_whole_through_a_narrow_pipe() {
         // A 7-byte pipe forces partial writes of the stamped head.
         let (a, mut b) = tokio::io::duplex(7);
-        let mut io = StampServer::new(a);
+        let mut io = StampServer::new(a, true);
         let writer = tokio::spawn(async move {
             io.write_all(HYPER_400).await.unwrap();
             io.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();

@@ -94,11 +94,16 @@ impl ResponseSlot {
 
 static SERVER_NAME: HeaderValue = HeaderValue::from_static("granian");
 
-/// Builds a response, adding `server: granian` unless the app set its own.
-pub(crate) fn build(status: StatusCode, mut headers: HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
+/// Adds `server: granian` unless the response has its own (`--server-header`; every response
+/// passes here on its way to hyper, see `conn.rs`).
+pub(crate) fn stamp_server(headers: &mut HeaderMap) {
     if !headers.contains_key(SERVER) {
         headers.insert(SERVER, SERVER_NAME.clone());
     }
+}
+
+/// Builds a response.
+pub(crate) fn build(status: StatusCode, headers: HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
@@ -244,6 +249,16 @@ mod tests {
         let resp = without_body(resp);
         assert_eq!(resp.headers()[CONTENT_LENGTH], "5");
         assert!(matches!(resp.body(), ResponseBody::Empty));
-        assert_eq!(resp.headers()[SERVER], "granian");
+    }
+
+    #[test]
+    fn the_server_header_is_added_unless_the_app_set_one() {
+        let mut headers = HeaderMap::new();
+        stamp_server(&mut headers);
+        assert_eq!(headers[SERVER], "granian");
+        let mut headers = HeaderMap::new();
+        headers.insert(SERVER, HeaderValue::from_static("app/1"));
+        stamp_server(&mut headers);
+        assert_eq!(headers.get_all(SERVER).iter().collect::<Vec<_>>(), ["app/1"]);
     }
 }
