@@ -334,6 +334,17 @@ def test_initial_stream_window_holds_an_upload_until_the_app_reads(tuned):
     body = hashlib.sha256(b'seed').digest() * (MiB // 32)
     with open_h2(tuned) as client, open_h2(tuned) as other:
         client.wait_settings()
+        # Wait until the client has taken in the tuned windows: the stream's (SETTINGS) and the
+        # connection's (a WINDOW_UPDATE right after it; until then the connection's 65535 would
+        # cap the upload first, which once failed this test in CI).
+        client.wait_for(
+            lambda: (
+                client.conn.remote_settings.initial_window_size == window
+                and client.conn.outbound_flow_control_window > window
+            ),
+            5.0,
+            'the tuned stream and connection windows',
+        )
         sid = client.request('POST', '/gated_digest?tag=upload-window', end_stream=False)
         sent = 0
         while (room := client.conn.local_flow_control_window(sid)) > 0:
