@@ -70,7 +70,7 @@ fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -
 
 /// Whether `req` asks to open a WebSocket: `GET` with `Upgrade: websocket` over HTTP/1.1,
 /// or `CONNECT` with `:protocol = websocket` over HTTP/2.
-pub(crate) fn is_upgrade(req: &Request<Incoming>) -> bool {
+fn is_upgrade(req: &Request<Incoming>) -> bool {
     if req.version() == Version::HTTP_2 {
         return req.method() == Method::CONNECT
             && req

@@ -66,7 +66,7 @@ pub(crate) enum Unfinished<T> {
     CutStream(Option<T>),
 }
 
-impl<T: std::fmt::Debug> Unfinished<T> {
+impl<T> Unfinished<T> {
     /// The log line for an app that returned (without raising) leaving this undone.
     pub(crate) fn complaint(&self) -> Option<&'static str> {
         match self {

@@ -35,6 +35,14 @@ pub(crate) struct AsgiWsProtocol {
     channel: WsChannel,
 }
 
+/// The exception for a message of type `ty` the contract refused.
+fn ws_error(ty: &Bound<'_, PyString>, err: WsError) -> PyErr {
+    match err {
+        WsError::Order(expected) => unexpected(ty, expected),
+        WsError::Closed => closed_error(),
+    }
+}
+
 fn closed_error() -> PyErr {
     client_gone(Iface::Asgi, "the WebSocket connection is closed")
 }
@@ -175,18 +183,9 @@ impl AsgiWsProtocol {
         } else if is(&ty, intern!(py, "websocket.http.response.body")) {
             Self::parse_denial_body(message)?
         } else {
-            let expected = match *phase {
-                WsPhase::Closed { .. } => return Err(closed_error()),
-                WsPhase::Accepted => "'websocket.send' or 'websocket.close'",
-                WsPhase::Denial { .. } => "'websocket.http.response.body'",
-                _ => "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'",
-            };
-            return Err(unexpected(&ty, expected));
+            return Err(ws_error(&ty, phase.expected()));
         };
-        let action = phase.on_send(msg).map_err(|e| match e {
-            WsError::Order(expected) => unexpected(&ty, expected),
-            WsError::Closed => closed_error(),
-        })?;
+        let action = phase.on_send(msg).map_err(|e| ws_error(&ty, e))?;
         drop(phase);
         match action {
             WsAction::Accept((subprotocol, headers)) => {

@@ -98,9 +98,21 @@ impl<H> WsPhase<H> {
         }
     }
 
+    /// What the app may send now: the error of a message that is not it (out of order, or of
+    /// an unknown type).
+    pub(crate) fn expected(&self) -> WsError {
+        match self {
+            Self::Connecting | Self::Handshake => {
+                WsError::Order("'websocket.accept', 'websocket.close' or 'websocket.http.response.start'")
+            }
+            Self::Denial { .. } => WsError::Order("'websocket.http.response.body'"),
+            Self::Accepted => WsError::Order("'websocket.send' or 'websocket.close'"),
+            Self::Closed { .. } => WsError::Closed,
+        }
+    }
+
     /// Applies one `send` message; on an error nothing changes.
     pub(crate) fn on_send<A>(&mut self, msg: WsSend<A, H>) -> Result<WsAction<A, H>, WsError> {
-        const HANDSHAKE: &str = "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'";
         match (std::mem::replace(self, Self::Closed { accepted: false }), msg) {
             (Self::Connecting | Self::Handshake, WsSend::Accept(accept)) => {
                 *self = Self::Accepted;
@@ -131,14 +143,8 @@ impl<H> WsPhase<H> {
                 Ok(WsAction::Close)
             }
             (before, _) => {
-                let err = match before {
-                    Self::Connecting | Self::Handshake => WsError::Order(HANDSHAKE),
-                    Self::Denial { .. } => WsError::Order("'websocket.http.response.body'"),
-                    Self::Accepted => WsError::Order("'websocket.send' or 'websocket.close'"),
-                    Self::Closed { .. } => WsError::Closed,
-                };
                 *self = before;
-                Err(err)
+                Err(self.expected())
             }
         }
     }
