@@ -18,6 +18,7 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from granian._options import header_pair
 from granian.constants import SSLProtocols
 from granian.log import runtime_level
 
@@ -75,6 +76,7 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'websockets': config.websockets,
         'server_header': config.server_header,
         'date_header': config.date_header,
+        'response_headers': [header_pair(item) for item in config.response_headers],
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),

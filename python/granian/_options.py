@@ -19,12 +19,30 @@ from granian.errors import ConfigurationError
 
 #: Value kinds understood by `convert()` (and mapped to click types by the CLI).
 KINDS = frozenset(
-    {'str', 'int', 'float', 'bool', 'duration', 'choice', 'octal', 'file', 'dir', 'exists', 'path', 'dict', 'object'}
+    {
+        'str',
+        'int',
+        'float',
+        'bool',
+        'duration',
+        'choice',
+        'octal',
+        'file',
+        'dir',
+        'exists',
+        'path',
+        'dict',
+        'object',
+        'header',
+    }
 )
 
 _TRUE = frozenset({'1', 'true', 't', 'yes', 'y', 'on'})
 _FALSE = frozenset({'0', 'false', 'f', 'no', 'n', 'off'})
 _DURATION = re.compile(r'(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?')
+#: RFC 9110 field name (a token) and field value (visible ASCII, spaces and tabs inside).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r'[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|')
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,33 @@ def parse_octal(value: Any) -> int:
         raise ValueError(f"'{value}' is not a valid octal integer") from None
 
 
+def parse_header(value: Any) -> str:
+    """A response header given as `NAME:VALUE` (or a `(name, value)` pair), as `'name: value'`.
+
+    The name is lower-cased, spaces around the value are dropped; an empty value is allowed.
+    Raises ValueError for a missing colon, a name that is not an HTTP token, or a value with
+    control characters (CR and LF included: a header cannot smuggle another one).
+    """
+    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        name, text = value
+    elif isinstance(value, str) and ':' in value:
+        name, text = value.split(':', 1)
+    else:
+        raise ValueError(f'{value!r} is not a NAME:VALUE header')
+    name, text = name.strip(), text.strip(' \t')
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f'{name!r} is not a valid header name')
+    if not _HEADER_VALUE.fullmatch(text):
+        raise ValueError(f'the value of header {name!r} has characters a header cannot carry')
+    return f'{name.lower()}: {text}'
+
+
+def header_pair(item: str) -> tuple[str, str]:
+    """`(name, value)` from a header normalised by `parse_header`."""
+    name, value = item.split(': ', 1)
+    return name, value
+
+
 def parse_bool(value: Any) -> bool:
     """A bool from a bool or one of click's boolean words (`yes`, `off`, ...)."""
     if isinstance(value, bool):
@@ -197,6 +242,8 @@ def _convert_item(opt: Opt, value: Any) -> Any:
         if kind == 'dir' and not os.path.isdir(path):
             raise ValueError(f"'{value}' is a file, not a directory")
         return path
+    if kind == 'header':
+        return parse_header(value)
     if kind == 'str':
         if not isinstance(value, str):
             raise ValueError(f'expected a string, got {type(value).__name__} {value!r}')

@@ -21,7 +21,7 @@ import click
 from click.core import ParameterSource
 
 from granian._legacy import ALIAS_OPTIONS, LEGACY_VALUES
-from granian._options import Opt, opt_of, parse_duration, parse_octal
+from granian._options import Opt, opt_of, parse_duration, parse_header, parse_octal
 from granian._version import __version__
 from granian.config import FIELDS, SETTINGS_CLASSES, UNSUPPORTED, option_flags
 from granian.errors import ConfigurationError, FatalError, StartupError
@@ -91,6 +91,22 @@ class _Option(click.Option):
         return click.Parameter.get_error_hint(self, ctx)  # type: ignore[arg-type]
 
 
+class HeaderType(click.ParamType):
+    """A response header `NAME:VALUE`; in the env var, one header per line."""
+
+    name = 'header'
+    envvar_list_splitter = '\n'
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        return [line for line in rv.splitlines() if line.strip()]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return parse_header(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def _click_type(opt: Opt, legacy: tuple[str, ...] = ()) -> click.ParamType:
     kind = opt.kind
     if kind == 'int':
@@ -104,6 +120,8 @@ def _click_type(opt: Opt, legacy: tuple[str, ...] = ()) -> click.ParamType:
         return click.Choice([*opt.choices.values(), *legacy], case_sensitive=False)
     if kind == 'octal':
         return OctalType()
+    if kind == 'header':
+        return HeaderType()
     if kind in ('file', 'dict'):  # 'dict' = the JSON file read by `_read_log_config`
         return click.Path(exists=True, dir_okay=False)
     if kind == 'dir':

@@ -62,6 +62,13 @@ class Config:
         True, '--server-header', "Add 'server: granian' to responses whose app set none.", kind='bool'
     )
     date_header: bool = _s(True, '--date-header', "Add a 'date' header to every response.", kind='bool')
+    response_headers: tuple[str, ...] = _s(
+        (),
+        '--header',
+        'Response header NAME:VALUE added to every response that has none of that name (repeatable).',
+        kind='header',
+        multi=True,
+    )
     ws_max_message_size: int = _s(
         16 * 1024 * 1024,
         '--ws-max-message-size',

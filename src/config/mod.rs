@@ -124,6 +124,8 @@ pub(crate) struct EngineConfig {
     pub(crate) server_header: bool,
     /// `--date-header`: hyper's automatic `date` header.
     pub(crate) date_header: bool,
+    /// `--header NAME:VALUE`: added to every response that lacks the name.
+    pub(crate) response_headers: Vec<(String, String)>,
 }
 
 impl EngineConfig {
@@ -152,6 +154,7 @@ impl FromSettings for EngineConfig {
             ws: s.section("ws")?,
             server_header: s.get("server_header")?,
             date_header: s.get("date_header")?,
+            response_headers: s.get("response_headers")?,
         })
     }
 }
@@ -261,7 +264,7 @@ mod tests {
                 tls=dict(cert='c.pem', key='k.pem', key_password=None, tls13_only=True, ca=None,
                          crls=['r.pem'], client_verify=False),
                 log_level=10, access_log=True, url_path_prefix='/api', sched_batch=False,
-                websockets=True, server_header=False, date_header=True,
+                websockets=True, server_header=False, date_header=True, response_headers=[],
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );

@@ -27,10 +27,10 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
+use super::default_headers::DefaultHeaders;
 use super::error_head::StampServer;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
-use super::response::stamp_server;
 use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, HttpMode};
 use crate::net::{ConnInfo, Stream};
@@ -50,13 +50,20 @@ pub(crate) struct Protocols {
     tls: Option<TlsAcceptor>,
     /// Bound on the TLS handshake and on reading the first bytes (protocol detection).
     first_read_timeout: Duration,
-    /// `--server-header`: `server: granian` on responses without one.
+    /// `--server-header`: `server: granian` on hyper's own error answers and the 505 refusal.
     server_header: bool,
+    /// Added to every response the service returns (`--server-header`, `--header`).
+    default_headers: Arc<DefaultHeaders>,
 }
 
 impl Protocols {
     /// `websockets`: accept RFC 8441 extended CONNECT on HTTP/2.
-    pub(crate) fn new(cfg: &EngineConfig, tls: Option<TlsAcceptor>, websockets: bool) -> Self {
+    pub(crate) fn new(
+        cfg: &EngineConfig,
+        tls: Option<TlsAcceptor>,
+        websockets: bool,
+        default_headers: DefaultHeaders,
+    ) -> Self {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .keep_alive(cfg.http1.keep_alive)
@@ -90,6 +97,7 @@ impl Protocols {
             tls,
             first_read_timeout: cfg.http1.header_read_timeout,
             server_header: cfg.server_header,
+            default_headers: Arc::new(default_headers),
         }
     }
 
@@ -289,16 +297,17 @@ pub(crate) fn spawn_connection<I: Interface>(
             },
         };
         let stopping = shutdown.clone();
-        let server_header = protocols.server_header;
+        let defaults = (!protocols.default_headers.is_empty()).then(|| Arc::clone(&protocols.default_headers));
         let svc = service_fn(move |req| {
             let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
             let stopping = stopping.clone();
+            let defaults = defaults.clone();
             // Boxed: HTTP/2 spawns one task per stream, and moving this future (the whole request
             // state) into each task's cell by value was a measurable share of the time.
             Box::pin(async move {
                 let mut response = response.await?;
-                if server_header {
-                    stamp_server(response.headers_mut());
+                if let Some(defaults) = &defaults {
+                    defaults.apply(response.headers_mut());
                 }
                 if version == Version::H1 && *stopping.borrow() && response.status() != StatusCode::SWITCHING_PROTOCOLS
                 {

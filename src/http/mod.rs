@@ -3,6 +3,7 @@
 
 pub(crate) mod body;
 pub(crate) mod conn;
+pub(crate) mod default_headers;
 pub(crate) mod disconnect;
 pub(crate) mod error_head;
 pub(crate) mod handler;

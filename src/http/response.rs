@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, SERVER};
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
 use http::{Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::oneshot;
@@ -89,16 +89,6 @@ impl ResponseSlot {
     /// Closes the slot without answering: the engine answers 500 if nothing was sent.
     pub(crate) fn close(&self) {
         drop(self.take());
-    }
-}
-
-static SERVER_NAME: HeaderValue = HeaderValue::from_static("granian");
-
-/// Adds `server: granian` unless the response has its own (`--server-header`; every response
-/// passes here on its way to hyper, see `conn.rs`).
-pub(crate) fn stamp_server(headers: &mut HeaderMap) {
-    if !headers.contains_key(SERVER) {
-        headers.insert(SERVER, SERVER_NAME.clone());
     }
 }
 
@@ -249,16 +239,5 @@ mod tests {
         let resp = without_body(resp);
         assert_eq!(resp.headers()[CONTENT_LENGTH], "5");
         assert!(matches!(resp.body(), ResponseBody::Empty));
-    }
-
-    #[test]
-    fn the_server_header_is_added_unless_the_app_set_one() {
-        let mut headers = HeaderMap::new();
-        stamp_server(&mut headers);
-        assert_eq!(headers[SERVER], "granian");
-        let mut headers = HeaderMap::new();
-        headers.insert(SERVER, HeaderValue::from_static("app/1"));
-        stamp_server(&mut headers);
-        assert_eq!(headers.get_all(SERVER).iter().collect::<Vec<_>>(), ["app/1"]);
     }
 }

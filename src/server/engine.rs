@@ -13,6 +13,7 @@ use super::runtime;
 use crate::bridge::{lock, Bridge, PyCtx};
 use crate::config::EngineConfig;
 use crate::http::conn::Protocols;
+use crate::http::default_headers::DefaultHeaders;
 use crate::http::handler::Shared;
 use crate::http::upgrade::Upgrade;
 use crate::interfaces::asgi::Asgi;
@@ -185,7 +186,9 @@ impl Engine {
             }
             None => None,
         };
-        let protocols = Protocols::new(&self.cfg, tls, ws);
+        let defaults = DefaultHeaders::new(self.cfg.server_header, &self.cfg.response_headers)
+            .map_err(|e| PyValueError::new_err(format!("engine setting 'response_headers': {e}")))?;
+        let protocols = Protocols::new(&self.cfg, tls, ws, defaults);
         let threads = runtime::start(self.fd, &self.cfg, shared, protocols, &shutdown, on_done)
             .map_err(|e| PyOSError::new_err(format!("cannot start runtime threads: {e}")))?;
         *lock(&self.running) = Some(Running { shutdown, threads });

@@ -75,3 +75,65 @@ def test_env_vars(server):
     srv = start(server, 'asgi', env={'GRANIAN_SERVER_HEADER': 'false', 'GRANIAN_DATE_HEADER': 'false'})
     resp = h1(srv)
     assert resp.header('server') is None and resp.header('date') is None
+
+
+# --- --header NAME:VALUE -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('interface', list(APPS))
+def test_operator_headers_are_added_unless_the_app_set_them(server, interface):
+    srv = start(
+        server,
+        interface,
+        '--header',
+        'X-Frame-Options: DENY',
+        '--header',
+        'Link:</a.css>; rel=preload',
+        '--header',
+        'link: </b.js>; rel=preload',
+        '--header',
+        'Content-Type: application/octet-stream',
+    )
+    resp = h1(srv)
+    assert resp.header('x-frame-options') == 'DENY'
+    assert resp.header_all('link') == ['</a.css>; rel=preload', '</b.js>; rel=preload']
+    # The app's own content-type wins; the server header is still added.
+    assert resp.header_all('content-type') == ['text/plain']
+    assert resp.header('server') == 'granian'
+    headers = h2(srv)
+    assert headers['x-frame-options'] == 'DENY' and headers['content-type'] == 'text/plain'
+
+
+def test_an_operator_server_header_replaces_the_built_in_one(server):
+    srv = start(server, 'asgi', '--header', 'server: edge')
+    assert h1(srv).header_all('server') == ['edge']
+    assert h1(srv, '/own').header_all('server') == ['app/1']
+
+
+def test_operator_headers_from_the_env_one_per_line(server):
+    srv = start(server, 'rsgi', env={'GRANIAN_HEADER': 'X-A: 1\nX-B: two words\n'})
+    resp = h1(srv)
+    assert (resp.header('x-a'), resp.header('x-b')) == ('1', 'two words')
+
+
+@pytest.mark.parametrize(
+    ('value', 'detail'),
+    [
+        ('no-colon', 'is not a NAME:VALUE header'),
+        ('bad name: x', 'is not a valid header name'),
+        (': x', 'is not a valid header name'),
+    ],
+)
+def test_a_bad_operator_header_exits_2_with_one_line(value, detail):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, '-m', 'granian', '--header', value, 'header_apps:asgi'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.startswith('Error')]
+    assert len(lines) == 1 and "'--header'" in lines[0] and detail in lines[0], proc.stderr

@@ -498,3 +498,20 @@ def test_loop_opt_reads_both_env_spellings():
     assert opt.envvars == ('GRANIAN_LOOP_OPT', 'GRANIAN_OPT')
     assert config_module.ALIAS_OPTIONS['threads'].envvars == ('GRANIAN_THREADS',)
     assert config_module.ALIAS_OPTIONS['threading_mode'].envvars == ('GRANIAN_THREADING_MODE',)
+
+
+def test_response_headers_keyword_takes_strings_and_pairs():
+    cfg = build_config('app:app', response_headers=['X-A:1', ('X-B', ' two words '), 'x-empty:'])
+    assert cfg.response_headers == ('x-a: 1', 'x-b: two words', 'x-empty: ')
+    assert cfg.engine_settings()['response_headers'] == [('x-a', '1'), ('x-b', 'two words'), ('x-empty', '')]
+    assert Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert build_config('app:app').engine_settings()['response_headers'] == []
+
+
+@pytest.mark.parametrize(
+    'value', ['X-A', 'x a: 1', 'x-a: one\r\nx-b: smuggled', 'x-a: \x00', 'x-a: caf\u00e9', ('x-a',), 42]
+)
+def test_response_headers_keyword_refuses_what_a_header_cannot_be(value):
+    with pytest.raises(ConfigurationError, match='header') as exc:
+        build_config('app:app', response_headers=[value])
+    assert exc.value.option == 'response_headers'
