@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::bridge::Bridge;
+use crate::http::forwarded::Forwarded;
 use crate::net::ConnInfo;
 
 pub(crate) struct AccessFacts {
@@ -32,14 +33,20 @@ pub(crate) fn protocol_name(v: http::Version) -> &'static str {
 }
 
 impl AccessFacts {
-    pub(crate) fn new(head: &http::request::Parts, conn: &Arc<ConnInfo>, now: SystemTime) -> Self {
+    /// `addr` and `scheme` are the client's as a trusted proxy reported them, if one did.
+    pub(crate) fn new(
+        head: &http::request::Parts,
+        conn: &Arc<ConnInfo>,
+        forwarded: Forwarded,
+        now: SystemTime,
+    ) -> Self {
         Self {
-            addr: conn.client_ip.clone(),
+            addr: forwarded.client_ip(conn).into_owned(),
             start: now.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
             method: head.method.as_str().to_string(),
             path: head.uri.path().to_string(),
             query: head.uri.query().unwrap_or("").to_string(),
-            scheme: conn.scheme,
+            scheme: forwarded.scheme(conn),
             protocol: protocol_name(head.version),
             headers: head.headers.clone(),
         }

@@ -77,6 +77,8 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'server_header': config.server_header,
         'date_header': config.date_header,
         'response_headers': [header_pair(item) for item in config.response_headers],
+        # `--forwarded-allow-ips` entries (normalised by the config); None: `--no-proxy-headers`.
+        'trusted_proxies': [e for e in config.forwarded_allow_ips.split(',') if e] if config.proxy_headers else None,
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),

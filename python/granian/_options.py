@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from granian._forwarded_ips import parse_allow_ips
 from granian.constants import StrEnum
 from granian.errors import ConfigurationError
 
@@ -34,6 +35,7 @@ KINDS = frozenset(
         'dict',
         'object',
         'header',
+        'ips',
     }
 )
 
@@ -215,6 +217,8 @@ def _convert_item(opt: Opt, value: Any) -> Any:
         return parse_duration(value, opt.min, opt.max)
     if kind == 'bool':
         return parse_bool(value)
+    if kind == 'ips':
+        return parse_allow_ips(value)
     if kind == 'choice':
         assert opt.choices is not None
         if isinstance(value, int) and not isinstance(value, bool):

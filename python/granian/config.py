@@ -69,6 +69,19 @@ class Config:
         kind='header',
         multi=True,
     )
+    proxy_headers: bool = _s(
+        True,
+        '--proxy-headers',
+        'Apply X-Forwarded-For/-Proto and Forwarded from --forwarded-allow-ips peers.',
+        kind='bool',
+    )
+    forwarded_allow_ips: str = _s(
+        '127.0.0.1,::1',
+        '--forwarded-allow-ips',
+        "Peers trusted with proxy headers: IPs, CIDR networks or '*', comma-separated (Unix sockets always).",
+        kind='ips',
+        env_aliases=('FORWARDED_ALLOW_IPS',),
+    )
     ws_max_message_size: int = _s(
         16 * 1024 * 1024,
         '--ws-max-message-size',

@@ -24,6 +24,7 @@
 //! `tests/unit/test_engine_settings.py` feeds what Python produces to
 //! `_granian.check_engine_settings` for every interface, so forgetting step 2 or 3 fails there.
 
+mod proxies;
 mod section;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 
 use self::section::{read_settings, FromSettings, Section};
+use crate::http::forwarded::ProxyTrust;
 pub(crate) use crate::ws::WsConfig;
 
 /// How the tokio threads of a worker are laid out (`--runtime-mode`, resolved: `"st"`/`"mt"`).
@@ -126,6 +128,8 @@ pub(crate) struct EngineConfig {
     pub(crate) date_header: bool,
     /// `--header NAME:VALUE`: added to every response that lacks the name.
     pub(crate) response_headers: Vec<(String, String)>,
+    /// `--forwarded-allow-ips`, or `None` with `--no-proxy-headers` (see `http::forwarded`).
+    pub(crate) trusted_proxies: Option<ProxyTrust>,
 }
 
 impl EngineConfig {
@@ -155,6 +159,7 @@ impl FromSettings for EngineConfig {
             server_header: s.get("server_header")?,
             date_header: s.get("date_header")?,
             response_headers: s.get("response_headers")?,
+            trusted_proxies: s.get("trusted_proxies")?,
         })
     }
 }
@@ -265,6 +270,7 @@ mod tests {
                          crls=['r.pem'], client_verify=False),
                 log_level=10, access_log=True, url_path_prefix='/api', sched_batch=False,
                 websockets=True, server_header=False, date_header=True, response_headers=[],
+                trusted_proxies=['127.0.0.1', '10.0.0.0/8', '*'],
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );
@@ -296,6 +302,7 @@ mod tests {
             assert_eq!(cfg.url_path_prefix.as_deref(), Some("/api"));
             assert_eq!(cfg.ws.ping_interval, Some(Duration::from_millis(1500)));
             assert_eq!(cfg.ws.ping_timeout, None);
+            assert!(cfg.trusted_proxies.is_some());
         });
     }
 
@@ -335,6 +342,21 @@ mod tests {
             assert_eq!(
                 error(&runtime),
                 "engine setting 'runtime_mode': expected one of 'st', 'mt' (got 'auto')"
+            );
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_when_read() {
+        Python::attach(|py| {
+            let off = settings(py);
+            off.set_item("trusted_proxies", py.None()).unwrap();
+            assert!(EngineConfig::from_py(&off).unwrap().trusted_proxies.is_none());
+            let bad = settings(py);
+            bad.set_item("trusted_proxies", vec!["localhost"]).unwrap();
+            assert_eq!(
+                error(&bad),
+                "engine setting 'trusted_proxies': 'localhost' is not an IP address or network (got ['localhost'])"
             );
         });
     }

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use super::body::{RequestBody, ResponseBody};
 use super::disconnect::{Disconnect, DisconnectGuard};
+use super::forwarded::{self, Forwarded, ProxyTrust};
 use super::response::{internal_error, status_only, without_body, Responder, ResponsePlan};
 use super::upgrade::Upgrade;
 use crate::access_log::AccessFacts;
@@ -24,6 +25,9 @@ pub(crate) struct RequestCtx {
     pub(crate) responder: Responder,
     pub(crate) disconnect: Arc<Disconnect>,
     pub(crate) conn: Arc<ConnInfo>,
+    /// What a trusted proxy said about the client and scheme: interfaces report the client
+    /// and scheme through it (`Forwarded::client_addr`, `Forwarded::scheme`, ...).
+    pub(crate) forwarded: Forwarded,
     /// The runtime serving the connection: where the app's I/O requests are spawned.
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) bridge: Arc<Bridge>,
@@ -44,6 +48,8 @@ pub(crate) struct Shared<I> {
     pub(crate) interface: Arc<I>,
     pub(crate) bridge: Arc<Bridge>,
     pub(crate) access_log: bool,
+    /// Whose proxy headers are applied (`--forwarded-allow-ips`); `None`: `--no-proxy-headers`.
+    pub(crate) proxies: Option<ProxyTrust>,
     /// The protocol requests may switch to; `None` when switching is off (`--no-ws`, WSGI):
     /// such requests are served as plain HTTP.
     pub(crate) upgrade: Option<Arc<dyn Upgrade>>,
@@ -81,9 +87,10 @@ pub(crate) async fn handle<I: Interface>(
     }
     let h2 = head.version == http::Version::HTTP_2;
     let head_on_h2 = h2 && head.method == http::Method::HEAD;
+    let forwarded = forwarded::for_request(shared.proxies.as_ref(), &conn, &head.headers);
     let access = shared
         .access_log
-        .then(|| AccessFacts::new(&head, &conn, SystemTime::now()));
+        .then(|| AccessFacts::new(&head, &conn, forwarded, SystemTime::now()));
     let mut body = if switch.is_some() {
         RequestBody::Full(bytes::Bytes::new())
     } else {
@@ -105,6 +112,7 @@ pub(crate) async fn handle<I: Interface>(
         responder: tx,
         disconnect,
         conn,
+        forwarded,
         rt: tokio::runtime::Handle::current(),
         bridge: Arc::clone(&shared.bridge),
         upgrade: switch.is_some(),

@@ -1,7 +1,8 @@
 //! The request rules of [`super::handle`] without Python: a Rust test interface stands where
 //! an app would be, behind the real handler and hyper, over an in-memory connection. Covered:
 //! the Host check, the small-body read-ahead (whole when it has arrived, streaming when it has
-//! not or is too large), the malformed-body 400, and when the access-log facts are handed over.
+//! not or is too large), the malformed-body 400, when the access-log facts are handed over, and
+//! that proxy headers reach the interface resolved (only when the option is on).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +18,13 @@ use tokio::sync::mpsc;
 use super::{handle, Interface, RequestCtx, Shared};
 use crate::bridge::{Bridge, Level, Outbox};
 use crate::http::body::{RequestBody, ResponseBody, PREFETCH_LIMIT};
+use crate::http::forwarded::ProxyTrust;
 use crate::http::response::{build, ResponsePlan};
 use crate::net::ConnInfo;
 
 /// Answers `200` with what it was handed: `full N` (the body was read ahead, `N` bytes) or
-/// `stream N` (it read a streamed body of `N` bytes itself). It reports each call on `started`
-/// before reading anything.
+/// `stream N` (it read a streamed body of `N` bytes itself), followed by `for CLIENT SCHEME`
+/// when proxy headers were applied. It reports each call on `started` before reading anything.
 struct Describe {
     started: mpsc::UnboundedSender<()>,
 }
@@ -39,6 +41,12 @@ impl Interface for Describe {
                     Err(_) => "stream broken".to_owned(),
                 },
             };
+            let fwd = req.forwarded;
+            let what = if fwd.applied() {
+                format!("{what} for {} {}", fwd.client_name(&req.conn), fwd.scheme(&req.conn))
+            } else {
+                what
+            };
             let body = ResponseBody::full(Bytes::from(what));
             req.responder
                 .send(ResponsePlan::Ready(build(StatusCode::OK, HeaderMap::new(), body)));
@@ -54,6 +62,12 @@ struct Harness {
 
 /// Serves one HTTP/1.1 connection with the handler; the test speaks raw bytes on `client`.
 fn serve(access_log: bool) -> Harness {
+    serve_with(access_log, None)
+}
+
+/// [`serve`] with proxy headers applied from the peers `proxies` trusts (the connection's peer
+/// is a Unix socket's, so trusted whatever the list), or not at all when `None`.
+fn serve_with(access_log: bool, proxies: Option<ProxyTrust>) -> Harness {
     let (client, server) = tokio::io::duplex(256 * 1024);
     let (tx, started) = mpsc::unbounded_channel();
     // Errors only: debug records would queue jobs too, and these tests count the queue.
@@ -62,6 +76,7 @@ fn serve(access_log: bool) -> Harness {
         interface: Arc::new(Describe { started: tx }),
         bridge: Arc::clone(&bridge),
         access_log,
+        proxies,
         upgrade: None,
     });
     let info = Arc::new(ConnInfo {
@@ -210,4 +225,21 @@ async fn the_access_facts_are_handed_over_once_the_response_is_sent() {
     let mut h = serve(false);
     exchange(&mut h, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
     assert_eq!(h.bridge.queued(), 0);
+}
+
+#[tokio::test]
+async fn proxy_headers_reach_the_interface_resolved() {
+    let req = b"GET / HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 203.0.113.7\r\nx-forwarded-proto: https\r\n\r\n";
+    let mut h = serve_with(false, Some(ProxyTrust::default()));
+    assert_eq!(
+        exchange(&mut h, req).await,
+        (200, "full 0 for 203.0.113.7:0 https".into())
+    );
+    // Without them, nothing is resolved.
+    let mut h = serve_with(false, Some(ProxyTrust::default()));
+    let plain = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+    assert_eq!(exchange(&mut h, plain).await, (200, "full 0".into()));
+    // `--no-proxy-headers`: the headers are the app's business only.
+    let mut h = serve(false);
+    assert_eq!(exchange(&mut h, req).await, (200, "full 0".into()));
 }

@@ -6,6 +6,7 @@ pub(crate) mod conn;
 pub(crate) mod default_headers;
 pub(crate) mod disconnect;
 pub(crate) mod error_head;
+pub(crate) mod forwarded;
 pub(crate) mod handler;
 pub(crate) mod io;
 pub(crate) mod names;

@@ -168,6 +168,7 @@ impl Engine {
             interface: Arc::new(interface),
             bridge: Arc::clone(&self.bridge),
             access_log,
+            proxies: self.cfg.trusted_proxies.clone(),
             upgrade: ws
                 .then(|| Arc::new(WebSockets::new(self.cfg.ws.clone(), Arc::clone(&self.bridge))) as Arc<dyn Upgrade>),
         });

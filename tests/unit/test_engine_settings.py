@@ -66,6 +66,7 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         ws_ping_interval=0.5,
         ws_ping_timeout=0,
         url_path_prefix='/mount/',
+        forwarded_allow_ips=['10.0.0.0/8', '*'],
         log_enabled=False,
         log_access=True,
     )

@@ -9,6 +9,7 @@ use pyo3::{intern, IntoPyObjectExt};
 use crate::http::handler::RequestCtx;
 use crate::http::names::COMMON_REQUEST_HEADERS;
 use crate::interfaces::py::method::method_str;
+use crate::interfaces::py::proxy;
 
 static COMMON_NAMES: PyOnceLock<Vec<(http::HeaderName, Py<PyBytes>)>> = PyOnceLock::new();
 
@@ -69,8 +70,9 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
     })?;
     scope.set_item(intern!(py, "asgi"), asgi.bind(py).copy()?)?;
     scope.set_item(intern!(py, "http_version"), http_version(py, head.version))?;
+    let secure = req.forwarded.scheme(&req.conn) == "https";
     if ws {
-        let scheme = if req.conn.scheme == "https" { "wss" } else { "ws" };
+        let scheme = if secure { "wss" } else { "ws" };
         scope.set_item(intern!(py, "scheme"), scheme)?;
         let subprotocols = PyList::empty(py);
         for value in head.headers.get_all(http::header::SEC_WEBSOCKET_PROTOCOL) {
@@ -86,7 +88,12 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
         }
         scope.set_item(intern!(py, "subprotocols"), subprotocols)?;
     } else {
-        scope.set_item(intern!(py, "scheme"), req.conn.scheme)?;
+        let scheme = if secure {
+            intern!(py, "https")
+        } else {
+            intern!(py, "http")
+        };
+        scope.set_item(intern!(py, "scheme"), scheme)?;
         scope.set_item(intern!(py, "method"), method_str(py, &head.method))?;
     }
     let raw_path = head.uri.path().as_bytes();
@@ -115,7 +122,10 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
         headers.append(pair)?;
     }
     scope.set_item(intern!(py, "headers"), headers)?;
-    scope.set_item(intern!(py, "client"), addr_tuple(py, req.conn.peer_addr)?)?;
+    scope.set_item(
+        intern!(py, "client"),
+        addr_tuple(py, req.forwarded.client_addr(&req.conn))?,
+    )?;
     let server = match req.conn.local_addr {
         None if !req.conn.server.is_empty() => (req.conn.server.as_str(), py.None()).into_bound_py_any(py)?,
         addr => addr_tuple(py, addr)?,
@@ -126,6 +136,9 @@ pub(super) fn build<'py>(py: Python<'py>, req: &RequestCtx, root_path: &str) -> 
         ext.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
     } else {
         ext.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+    }
+    if req.forwarded.applied() {
+        ext.set_item(intern!(py, proxy::KEY), proxy::mark(py, &req.conn)?)?;
     }
     scope.set_item(intern!(py, "extensions"), ext)?;
     Ok(scope)

@@ -7,4 +7,5 @@ pub(crate) mod bytes;
 pub(crate) mod disconnect;
 pub(crate) mod headers;
 pub(crate) mod method;
+pub(crate) mod proxy;
 pub(crate) mod status;

@@ -1,5 +1,6 @@
 //! The RSGI scope: a read-only object whose attributes are converted lazily.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
@@ -10,6 +11,7 @@ use pyo3::types::PyString;
 use super::headers::RsgiHeaders;
 use super::protocol::RsgiHttpProtocol;
 use super::ws::RsgiWsProtocol;
+use crate::http::forwarded::Forwarded;
 use crate::http::handler::RequestCtx;
 use crate::interfaces::py::method::method_str;
 use crate::net::ConnInfo;
@@ -22,6 +24,7 @@ pub(crate) struct RsgiScope {
     uri: http::Uri,
     headers: Py<RsgiHeaders>,
     conn: Arc<ConnInfo>,
+    forwarded: Forwarded,
 }
 
 /// Builds the scope and protocol objects of one HTTP request or WebSocket handshake.
@@ -32,6 +35,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         responder,
         disconnect,
         conn,
+        forwarded,
         rt,
         bridge,
         upgrade: websocket,
@@ -45,6 +49,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         uri: head.uri,
         headers,
         conn,
+        forwarded,
     };
     let proto = if websocket {
         Bound::new(py, RsgiWsProtocol::new(responder, rt, bridge))?.into_any()
@@ -85,7 +90,7 @@ impl RsgiScope {
 
     #[getter]
     fn scheme<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        match self.conn.scheme {
+        match self.forwarded.scheme(&self.conn) {
             "https" => intern!(py, "https").clone(),
             _ => intern!(py, "http").clone(),
         }
@@ -115,9 +120,10 @@ impl RsgiScope {
         &self.conn.server
     }
 
+    /// `host:port`; a client named by a trusted proxy has port 0.
     #[getter]
-    fn client(&self) -> &str {
-        &self.conn.client
+    fn client(&self) -> Cow<'_, str> {
+        self.forwarded.client_name(&self.conn)
     }
 
     #[getter]

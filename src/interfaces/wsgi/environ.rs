@@ -16,8 +16,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
+use crate::http::forwarded::Forwarded;
 use crate::http::names::COMMON_REQUEST_HEADERS;
 use crate::interfaces::py::method::method_str;
+use crate::interfaces::py::proxy;
 use crate::net::ConnInfo;
 
 /// The environ key of a request header: `CONTENT_TYPE`, `CONTENT_LENGTH`, else `HTTP_` plus
@@ -133,12 +135,13 @@ pub(super) fn build<'py>(
     template: &Bound<'py, PyDict>,
     head: &http::request::Parts,
     conn: &ConnInfo,
+    forwarded: Forwarded,
     prefix: &[u8],
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.copy()?;
     env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, &head.method))?;
     env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol(py, head.version))?;
-    let scheme = match conn.scheme {
+    let scheme = match forwarded.scheme(conn) {
         "https" => intern!(py, "https"),
         _ => intern!(py, "http"),
     };
@@ -180,12 +183,16 @@ pub(super) fn build<'py>(
             env.set_item(intern!(py, "SERVER_PORT"), intern!(py, "0"))?;
         }
     }
-    match conn.peer_addr {
+    // A client named by a trusted proxy has port 0 (its real port is not known).
+    match forwarded.client_addr(conn) {
         Some(a) => {
             env.set_item(intern!(py, "REMOTE_ADDR"), a.ip().to_string())?;
             env.set_item(intern!(py, "REMOTE_PORT"), a.port().to_string())?;
         }
         None => env.set_item(intern!(py, "REMOTE_ADDR"), conn.client_ip.as_str())?,
+    }
+    if forwarded.applied() {
+        env.set_item(intern!(py, proxy::KEY), proxy::mark(py, conn)?)?;
     }
 
     add_headers(py, &env, &head.headers)?;

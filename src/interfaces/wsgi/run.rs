@@ -136,6 +136,7 @@ pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: Request
         responder,
         disconnect,
         conn,
+        forwarded,
         rt,
         bridge,
         upgrade: _,
@@ -158,7 +159,7 @@ pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: Request
         Err(e) => return report(py, objs, sr.get(), e),
     };
     let called = (|| -> PyResult<Bound<'_, PyAny>> {
-        let env = environ::build(py, objs.environ.bind(py), &head, &conn, prefix)?;
+        let env = environ::build(py, objs.environ.bind(py), &head, &conn, forwarded, prefix)?;
         env.set_item(intern!(py, "wsgi.input"), &input)?;
         objs.app.bind(py).call1((env, &sr))
     })();
