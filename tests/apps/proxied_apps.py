@@ -6,7 +6,7 @@ them after the wrapper; the tests run them from 127.0.0.1:
 - `asgi_default` / `wsgi_default`: default `trusted_hosts` (127.0.0.1): the test client is trusted;
 - `asgi_cidr`: trusts `127.0.0.0/8` and `10.0.0.0/8` (a list of networks);
 - `asgi_untrusted` / `wsgi_untrusted`: trust only 10.1.2.3: the headers must be ignored;
-- `asgi_all`: trusts `'*'`.
+- `asgi_all` / `wsgi_all`: trust `'*'`.
 
 ASGI WebSockets: accept, send the same JSON as text, close.
 """
@@ -50,3 +50,4 @@ asgi_untrusted = wrap_asgi_with_proxy_headers(_asgi, trusted_hosts='10.1.2.3')
 asgi_all = wrap_asgi_with_proxy_headers(_asgi, trusted_hosts='*')
 wsgi_default = wrap_wsgi_with_proxy_headers(_wsgi)
 wsgi_untrusted = wrap_wsgi_with_proxy_headers(_wsgi, trusted_hosts=['10.1.2.3'])
+wsgi_all = wrap_wsgi_with_proxy_headers(_wsgi, trusted_hosts='*')

@@ -24,6 +24,14 @@ For a trusted peer:
   `http` or `https` (`ws` / `wss` for a WebSocket); any other value is ignored.
 
 Requests from other peers are passed on unchanged, whatever headers they carry.
+
+The server applies proxy headers itself (`--proxy-headers`, on by default, trusting the peers
+of `--forwarded-allow-ips`; see docs/proxies.md), before the app and so before these wrappers.
+When it did, the scope (`scope['extensions']['granian.proxy_headers']`) or environ
+(`environ['granian.proxy_headers']`) says so, and the wrappers pass the request on as the
+server resolved it: the headers are never applied twice (with `trusted_hosts='*'` a second
+pass would take the leftmost, client-written entry). When the server did not (its option is
+off, or it does not trust the peer), the wrappers apply their own `trusted_hosts` as before.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ from typing import Any
 __all__ = ['ProxyTrust', 'wrap_asgi_with_proxy_headers', 'wrap_wsgi_with_proxy_headers']
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Set by the server (ASGI scope extension, WSGI environ key) when it applied proxy headers.
+_MARK = 'granian.proxy_headers'
 
 
 class ProxyTrust:
@@ -131,7 +142,7 @@ class _ASGIProxyHeaders:
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> Any:
         kind = scope.get('type')
-        if kind in ('http', 'websocket'):
+        if kind in ('http', 'websocket') and _MARK not in (scope.get('extensions') or ()):
             peer = scope.get('client')
             if self.trust.trusts(peer[0] if peer else None):
                 scope = self._rewrite(scope, kind == 'websocket')
@@ -157,7 +168,8 @@ def wrap_asgi_with_proxy_headers(
     """An ASGI app that serves `app` with `scope['client']` and `scope['scheme']` taken from
     `X-Forwarded-For` / `X-Forwarded-Proto` when the peer is in `trusted_hosts`.
 
-    The scope is copied before it is changed; lifespan events pass through untouched.
+    The scope is copied before it is changed; lifespan events pass through untouched, and so
+    do requests whose proxy headers the server already applied.
     """
     return _ASGIProxyHeaders(app, ProxyTrust(trusted_hosts))
 
@@ -168,12 +180,13 @@ def wrap_wsgi_with_proxy_headers(
     """A WSGI app that serves `app` with `REMOTE_ADDR` and `wsgi.url_scheme` taken from
     `X-Forwarded-For` / `X-Forwarded-Proto` when the peer (`REMOTE_ADDR`) is in `trusted_hosts`.
 
-    When the address is replaced, `REMOTE_PORT` (if present) becomes `'0'`.
+    When the address is replaced, `REMOTE_PORT` (if present) becomes `'0'`. Requests whose proxy
+    headers the server already applied are passed on as they are.
     """
     trust = ProxyTrust(trusted_hosts)
 
     def proxied(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if trust.trusts(environ.get('REMOTE_ADDR')):
+        if _MARK not in environ and trust.trusts(environ.get('REMOTE_ADDR')):
             client = trust.client(environ.get('HTTP_X_FORWARDED_FOR'))
             scheme = trust.scheme(environ.get('HTTP_X_FORWARDED_PROTO'))
             if client is not None:
