@@ -57,8 +57,13 @@ def group_pids(pgid: int) -> list[tuple[int, str]]:
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a server: ours without any `GRANIAN_*` variable, plus `extra`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith('GRANIAN_')}
+    """The environment for a server: ours without any `GRANIAN_*` variable (nor
+    `FORWARDED_ALLOW_IPS`, which granian reads too), plus `extra`."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith('GRANIAN_') and key != 'FORWARDED_ALLOW_IPS'
+    }
     env['PYTHONUNBUFFERED'] = '1'
     env.update(extra or {})
     return env
