@@ -79,6 +79,7 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'response_headers': [header_pair(item) for item in config.response_headers],
         # `--forwarded-allow-ips` entries (normalised by the config); None: `--no-proxy-headers`.
         'trusted_proxies': [e for e in config.forwarded_allow_ips.split(',') if e] if config.proxy_headers else None,
+        'limit_concurrency': config.limit_concurrency,
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),

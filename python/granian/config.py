@@ -141,6 +141,13 @@ class Config:
         min=1,
         default_text='backlog // workers',
     )
+    limit_concurrency: int = _s(
+        0,
+        '--limit-concurrency',
+        'Maximum requests (HTTP/2 streams, WebSocket sessions) served at once per worker; more get 503 (0: no limit).',
+        kind='int',
+        min=0,
+    )
     http1_settings: HTTP1Settings = dataclasses.field(
         default_factory=HTTP1Settings, metadata={'opt': Opt(None, 'HTTP/1 settings.', kind='object')}
     )

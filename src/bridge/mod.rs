@@ -44,6 +44,7 @@ pub(crate) type Job = Box<dyn FnOnce(Python<'_>, &PyCtx) + Send>;
 #[repr(u8)]
 pub(crate) enum Level {
     Debug = 10,
+    Warning = 30,
     Error = 40,
 }
 

@@ -130,6 +130,8 @@ pub(crate) struct EngineConfig {
     pub(crate) response_headers: Vec<(String, String)>,
     /// `--forwarded-allow-ips`, or `None` with `--no-proxy-headers` (see `http::forwarded`).
     pub(crate) trusted_proxies: Option<ProxyTrust>,
+    /// `--limit-concurrency`: requests served at once by this worker (0: no limit).
+    pub(crate) limit_concurrency: usize,
 }
 
 impl EngineConfig {
@@ -160,6 +162,7 @@ impl FromSettings for EngineConfig {
             date_header: s.get("date_header")?,
             response_headers: s.get("response_headers")?,
             trusted_proxies: s.get("trusted_proxies")?,
+            limit_concurrency: s.get("limit_concurrency")?,
         })
     }
 }
@@ -271,6 +274,7 @@ mod tests {
                 log_level=10, access_log=True, url_path_prefix='/api', sched_batch=False,
                 websockets=True, server_header=False, date_header=True, response_headers=[],
                 trusted_proxies=['127.0.0.1', '10.0.0.0/8', '*'],
+                limit_concurrency=64,
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );

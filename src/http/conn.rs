@@ -10,7 +10,6 @@
 //! keep-alive connection whose next request is on its way; both requests would fail.) HTTP/2
 //! connections get GOAWAY at once: in-flight streams finish and clients know to retry others.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
 use super::default_headers::DefaultHeaders;
+use super::admission::Refused;
 use super::error_head::StampServer;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
@@ -315,7 +315,7 @@ pub(crate) fn spawn_connection<I: Interface>(
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
-                Ok::<_, Infallible>(response)
+                Ok::<_, Refused>(response)
             })
         });
         let res = match version {
@@ -340,6 +340,8 @@ pub(crate) fn spawn_connection<I: Interface>(
 #[cfg(test)]
 mod tests {
     //! Draining (see the module docs), on an in-memory connection with a plain hyper service.
+    use std::convert::Infallible;
+
     use super::*;
     use http_body_util::Full;
     use tokio::io::{AsyncWriteExt, DuplexStream};

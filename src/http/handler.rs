@@ -2,13 +2,13 @@
 //! the loop thread, wait for the app's response, log the access line. Interfaces only say how
 //! to turn a [`RequestCtx`] into their app call.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::admission::{Admission, Refused};
 use super::body::{RequestBody, ResponseBody};
 use super::disconnect::{Disconnect, DisconnectGuard};
 use super::forwarded::{self, Forwarded, ProxyTrust};
@@ -53,19 +53,28 @@ pub(crate) struct Shared<I> {
     /// The protocol requests may switch to; `None` when switching is off (`--no-ws`, WSGI):
     /// such requests are served as plain HTTP.
     pub(crate) upgrade: Option<Arc<dyn Upgrade>>,
+    /// `--limit-concurrency`, `None` when off.
+    pub(crate) admission: Option<Arc<Admission>>,
 }
 
 /// Serves one request. A request asking to switch protocols (when the worker serves an
 /// [`Upgrade`]) is prepared first (a malformed one is a 400 without the app); the app then
 /// agrees, and the upgrade hook builds the switching response, or answers like any request (a
-/// refusal).
+/// refusal). Beyond `--limit-concurrency` a request is refused before anything else (see
+/// [`super::admission`]: `Err` only on HTTP/2); an admitted one holds its permit until its
+/// response body is over, or, once switched, until the upgrade's session ends.
 pub(crate) async fn handle<I: Interface>(
     mut req: Request<Incoming>,
     conn: Arc<ConnInfo>,
     shared: Arc<Shared<I>>,
     outbox: Arc<Outbox>,
-) -> Result<Response<ResponseBody>, Infallible> {
+) -> Result<Response<ResponseBody>, Refused> {
     let started = Instant::now();
+    let mut permit = match shared.admission.as_ref().map(|a| (a, a.try_admit())) {
+        None => None,
+        Some((_, Some(permit))) => Some(permit),
+        Some((admission, None)) => return admission.refuse(req.version(), &shared.bridge),
+    };
     let switch = match shared.upgrade.as_ref().and_then(|u| u.prepare(&mut req)) {
         None => None,
         Some(Ok(prepared)) => Some(prepared),
@@ -140,7 +149,7 @@ pub(crate) async fn handle<I: Interface>(
         }
     };
     let resp = match (answer, switch) {
-        (Some(Ok(ResponsePlan::Switch(accepted))), Some(prepared)) => prepared.switch(accepted),
+        (Some(Ok(ResponsePlan::Switch(accepted))), Some(prepared)) => prepared.switch(accepted, permit.take()),
         (Some(Ok(plan)), _) if head_on_h2 => without_body(plan.into_response().await),
         (Some(Ok(plan)), _) => plan.into_response().await,
         (Some(Err(_)), _) => internal_error(),
@@ -163,12 +172,21 @@ pub(crate) async fn handle<I: Interface>(
     };
     // The head is out of the app's hands now; a streaming body watches the client itself.
     guard.0.take();
-    let Some(facts) = access else { return Ok(resp) };
+    if access.is_none() && permit.is_none() {
+        return Ok(resp);
+    }
     // The access line is written when the body is over, so that its duration covers a streamed
-    // body too (and a response whose client left is still logged).
+    // body too (and a response whose client left is still logged); the permit goes back then.
     let status = resp.status().as_u16();
     let bridge = Arc::clone(&shared.bridge);
-    Ok(resp.map(|body| body.on_end(move || facts.emit(&bridge, status, started.elapsed()))))
+    Ok(resp.map(|body| {
+        body.on_end(move || {
+            if let Some(facts) = access {
+                facts.emit(&bridge, status, started.elapsed());
+            }
+            drop(permit);
+        })
+    }))
 }
 
 #[cfg(test)]

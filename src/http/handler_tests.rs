@@ -78,6 +78,7 @@ fn serve_with(access_log: bool, proxies: Option<ProxyTrust>) -> Harness {
         access_log,
         proxies,
         upgrade: None,
+        admission: None,
     });
     let info = Arc::new(ConnInfo {
         client: "127.0.0.1:50000".into(),

@@ -1,6 +1,7 @@
 //! The one HTTP engine: connection serving with hyper, request/response bodies, and the
 //! interface-independent request handler that every interface plugs into.
 
+pub(crate) mod admission;
 pub(crate) mod body;
 pub(crate) mod conn;
 pub(crate) mod default_headers;

@@ -8,6 +8,7 @@ use std::any::Any;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
+use super::admission::Permit;
 use super::body::ResponseBody;
 
 /// A protocol a request may switch to.
@@ -21,6 +22,7 @@ pub(crate) trait Upgrade: Send + Sync + 'static {
 pub(crate) trait Prepared: Send {
     /// The app agreed: `accepted` is what its interface put in
     /// [`super::response::ResponsePlan::Switch`]. Returns the response that switches and starts
-    /// whatever serves the connection next (once hyper hands it over).
-    fn switch(self: Box<Self>, accepted: Box<dyn Any + Send>) -> Response<ResponseBody>;
+    /// whatever serves the connection next (once hyper hands it over). `permit` (the request's
+    /// place under `--limit-concurrency`) is held by that session and given back when it ends.
+    fn switch(self: Box<Self>, accepted: Box<dyn Any + Send>, permit: Option<Permit>) -> Response<ResponseBody>;
 }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::runtime;
 use crate::bridge::{lock, Bridge, PyCtx};
 use crate::config::EngineConfig;
+use crate::http::admission::Admission;
 use crate::http::conn::Protocols;
 use crate::http::default_headers::DefaultHeaders;
 use crate::http::handler::Shared;
@@ -171,6 +172,7 @@ impl Engine {
             proxies: self.cfg.trusted_proxies.clone(),
             upgrade: ws
                 .then(|| Arc::new(WebSockets::new(self.cfg.ws.clone(), Arc::clone(&self.bridge))) as Arc<dyn Upgrade>),
+            admission: (self.cfg.limit_concurrency > 0).then(|| Admission::new(self.cfg.limit_concurrency)),
         });
         let (shutdown, _) = watch::channel(false);
         let bridge = Arc::clone(&self.bridge);

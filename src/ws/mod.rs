@@ -25,6 +25,7 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 
 use crate::bridge::Bridge;
+use crate::http::admission::Permit;
 use crate::http::body::ResponseBody;
 use crate::http::response::{build, internal_error};
 use crate::http::upgrade::{Prepared, Upgrade};
@@ -130,8 +131,8 @@ impl Upgrade for WebSockets {
 impl Prepared for Handshake {
     /// The app accepted (with an [`Accept`]): builds the handshake response and starts the
     /// session task, which runs once hyper has sent the response and handed over the
-    /// connection.
-    fn switch(self: Box<Self>, accepted: Box<dyn Any + Send>) -> Response<ResponseBody> {
+    /// connection. The session holds `permit` until it ends.
+    fn switch(self: Box<Self>, accepted: Box<dyn Any + Send>, permit: Option<Permit>) -> Response<ResponseBody> {
         let Ok(accept) = accepted.downcast::<Accept>() else {
             return internal_error();
         };
@@ -149,7 +150,11 @@ impl Prepared for Handshake {
         if let Some(sub) = accept.subprotocol {
             headers.insert(SEC_WEBSOCKET_PROTOCOL, sub);
         }
-        tokio::spawn(session::run(upgrade, accept.ends, cfg, bridge));
+        let ends = accept.ends;
+        tokio::spawn(async move {
+            session::run(upgrade, ends, cfg, bridge).await;
+            drop(permit);
+        });
         build(parts.status, headers, ResponseBody::full(Bytes::new()))
     }
 }

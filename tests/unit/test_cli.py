@@ -207,6 +207,13 @@ def test_env_vars_including_the_renamed_ones(keywords, tmp_path):
     }
 
 
+def test_the_concurrency_limit_flag_and_env(keywords):
+    assert invoke('--limit-concurrency', '64', 'main:app').exit_code == 0
+    assert keywords == {'target': 'main:app', 'limit_concurrency': 64}
+    assert invoke('main:app', env={'GRANIAN_LIMIT_CONCURRENCY': '8'}).exit_code == 0
+    assert keywords == {'target': 'main:app', 'limit_concurrency': 8}
+
+
 def test_command_line_beats_env(keywords):
     assert invoke('--workers', '2', 'main:app', env={'GRANIAN_WORKERS': '5'}).exit_code == 0
     assert keywords['workers'] == 2
@@ -234,6 +241,7 @@ def test_command_line_beats_env(keywords):
         ),
         (['--access-log-fmt', '%(nope)s'], "Error: Invalid value for '--access-log-fmt': unknown atom 'nope'"),
         (['--uds-permissions', '0999'], "Error: Invalid value for '--uds-permissions': '0999' is not a valid octal"),
+        (['--limit-concurrency', '-1'], "Error: Invalid value for '--limit-concurrency': -1 is not in the range x>=0."),
     ],
 )
 def test_usage_errors_exit_2_naming_the_option(served, args, message):

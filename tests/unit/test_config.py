@@ -458,6 +458,13 @@ def test_lifecycle_limits(kwargs, message):
     assert message in str(error_of(**kwargs))
 
 
+def test_the_concurrency_limit_defaults_and_bounds():
+    assert build_config('main:app').limit_concurrency == 0
+    assert build_config('main:app', limit_concurrency=64).limit_concurrency == 64
+    err = error_of(limit_concurrency=-1)
+    assert err.option == 'limit_concurrency' and '-1 is not in the range x>=0.' in str(err)
+
+
 def test_websocket_limits_defaults_and_bounds():
     config = build_config('main:app')
     assert (config.websockets, config.ws_max_message_size) == (True, 16 * 1024 * 1024)

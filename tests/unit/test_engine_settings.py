@@ -69,6 +69,7 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         forwarded_allow_ips=['10.0.0.0/8', '*'],
         log_enabled=False,
         log_access=True,
+        limit_concurrency=8,
     )
 
 
@@ -224,3 +225,8 @@ def test_only_the_embedded_server_leaves_the_thread_policy_alone():
     config = build_config('main:app')
     assert config.engine_settings()['sched_batch'] is True
     assert config.engine_settings(sched_batch=False)['sched_batch'] is False
+
+
+def test_the_concurrency_limit_crosses_as_is():
+    assert build_config('main:app').engine_settings()['limit_concurrency'] == 0
+    assert build_config('main:app', limit_concurrency=64).engine_settings()['limit_concurrency'] == 64
