@@ -15,6 +15,7 @@ starting anything; `tests/unit/test_engine_settings.py` runs it on what this mod
 from __future__ import annotations
 
 import math
+import random
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
     `sched_batch`: put the thread that calls `Engine.serve` under `SCHED_BATCH`. Workers own
     their main thread and leave it true; the embedded server runs on its host's thread and
     passes false, so that the host keeps its scheduling policy.
+
+    `max_requests` is this worker's own limit, jitter drawn here: a worker builds its settings
+    once, so each worker draws once (see `worker_max_requests`).
     """
     h1, h2 = config.http1_settings, config.http2_settings
     lo, hi = H2_MAX_FRAME_SIZE_RANGE
@@ -80,12 +84,24 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         # `--forwarded-allow-ips` entries (normalised by the config); None: `--no-proxy-headers`.
         'trusted_proxies': [e for e in config.forwarded_allow_ips.split(',') if e] if config.proxy_headers else None,
         'limit_concurrency': config.limit_concurrency,
+        'max_requests': worker_max_requests(config.limit_max_requests, config.limit_max_requests_jitter),
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),
             'ping_timeout': _seconds_or_off(config.ws_ping_timeout),
         },
     }
+
+
+def worker_max_requests(limit: int, jitter: int, rng: random.Random | None = None) -> int:
+    """One worker's `--limit-max-requests`: `limit + randint(0, jitter)`, or 0 (off) when `limit` is.
+
+    The jitter spreads the replacements of workers that started together over time, so they
+    are not all replaced at once.
+    """
+    if limit <= 0:
+        return 0
+    return limit + (rng or random).randint(0, max(0, jitter))
 
 
 def _tls(config: Config) -> dict[str, Any] | None:

@@ -94,8 +94,12 @@ class Engine:
         on_log: Callable[[int, str], object],
         on_access: Callable[..., object] | None,
         on_stopped: Callable[[], object],
+        on_max_requests: Callable[[], object] | None = None,
     ) -> None:
-        """Start serving `interface` (`'rsgi'`, `'asgi'` or `'wsgi'`, whose handler is a `WSGIPool`)."""
+        """Start serving `interface` (`'rsgi'`, `'asgi'` or `'wsgi'`, whose handler is a `WSGIPool`).
+
+        `on_max_requests()` is called once the worker served the `max_requests` of its settings
+        (required when that is not 0)."""
     def _drain(self) -> None: ...
     def stop(self) -> None:
         """Begin a graceful stop (idempotent); `on_stopped` is called when it is done."""

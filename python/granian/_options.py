@@ -70,6 +70,8 @@ class Opt:
     env_aliases: tuple[str, ...] = ()
     #: What `--help` shows as the default when the field default (None) means "computed".
     default_text: str | None = None
+    #: Other spellings of the flag (e.g. gunicorn's), accepted and shown by `--help`.
+    flag_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -192,6 +192,22 @@ class Config:
     workers_lifetime: int | None = _s(
         None, '--workers-lifetime', 'Respawn workers after this age.', kind='duration', min=60
     )
+    limit_max_requests: int = _s(
+        0,
+        '--limit-max-requests',
+        'Replace a worker after it served this many requests (0: never).',
+        kind='int',
+        min=0,
+        flag_aliases=('--max-requests',),
+    )
+    limit_max_requests_jitter: int = _s(
+        0,
+        '--limit-max-requests-jitter',
+        "Add a random 0..N to each worker's --limit-max-requests (spreads the replacements).",
+        kind='int',
+        min=0,
+        flag_aliases=('--max-requests-jitter',),
+    )
     workers_max_rss: int | None = _s(
         None, '--workers-max-rss', 'Respawn a worker above this memory use (MiB).', kind='int', min=1
     )
@@ -436,6 +452,10 @@ def _check_lifecycle(values: dict[str, Any]) -> None:
         base = importlib.import_module('watchfiles').BaseFilter if module_available('watchfiles') else None
         if base is None or not isinstance(reload_filter, type) or not issubclass(reload_filter, base):
             raise invalid(f'expected a subclass of watchfiles.BaseFilter, got {reload_filter!r}', 'reload_filter')
+    if values['limit_max_requests_jitter'] and not values['limit_max_requests']:
+        raise ConfigurationError(
+            '{option} needs --limit-max-requests (the jitter is added to it)', 'limit_max_requests_jitter'
+        )
     if values['workers_max_rss'] is not None and not sys.platform.startswith('linux'):
         raise ConfigurationError('{option} reads worker memory from /proc: it needs Linux', 'workers_max_rss')
     if values['process_name'] is not None and not module_available('setproctitle'):

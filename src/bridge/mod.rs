@@ -34,6 +34,8 @@ pub(crate) struct PyCtx {
     pub(crate) on_access: Option<Py<PyAny>>,
     /// Called once, when the engine has stopped serving.
     pub(crate) on_stopped: Py<PyAny>,
+    /// Called once, when the worker has served its `--limit-max-requests` (None when off).
+    pub(crate) on_max_requests: Option<Py<PyAny>>,
 }
 
 /// A unit of Python work queued by a tokio thread.

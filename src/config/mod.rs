@@ -132,6 +132,9 @@ pub(crate) struct EngineConfig {
     pub(crate) trusted_proxies: Option<ProxyTrust>,
     /// `--limit-concurrency`: requests served at once by this worker (0: no limit).
     pub(crate) limit_concurrency: usize,
+    /// This worker's `--limit-max-requests` (jitter already added): after that many requests it
+    /// calls `on_max_requests` once (0: never).
+    pub(crate) max_requests: u64,
 }
 
 impl EngineConfig {
@@ -163,6 +166,7 @@ impl FromSettings for EngineConfig {
             response_headers: s.get("response_headers")?,
             trusted_proxies: s.get("trusted_proxies")?,
             limit_concurrency: s.get("limit_concurrency")?,
+            max_requests: s.get("max_requests")?,
         })
     }
 }
@@ -275,6 +279,7 @@ mod tests {
                 websockets=True, server_header=False, date_header=True, response_headers=[],
                 trusted_proxies=['127.0.0.1', '10.0.0.0/8', '*'],
                 limit_concurrency=64,
+                max_requests=1000,
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );

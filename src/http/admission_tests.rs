@@ -211,6 +211,7 @@ fn flow(limit: usize) -> Flow {
         access_log: false,
         upgrade: None,
         admission: Some(Arc::clone(&admission)),
+        max_requests: None,
     });
     Flow {
         shared,

@@ -12,6 +12,7 @@ use super::admission::{Admission, Refused};
 use super::body::{RequestBody, ResponseBody};
 use super::disconnect::{Disconnect, DisconnectGuard};
 use super::forwarded::{self, Forwarded, ProxyTrust};
+use super::max_requests::MaxRequests;
 use super::response::{internal_error, status_only, without_body, Responder, ResponsePlan};
 use super::upgrade::Upgrade;
 use crate::access_log::AccessFacts;
@@ -55,6 +56,8 @@ pub(crate) struct Shared<I> {
     pub(crate) upgrade: Option<Arc<dyn Upgrade>>,
     /// `--limit-concurrency`, `None` when off.
     pub(crate) admission: Option<Arc<Admission>>,
+    /// `--limit-max-requests`, `None` when off.
+    pub(crate) max_requests: Option<MaxRequests>,
 }
 
 /// Serves one request. A request asking to switch protocols (when the worker serves an
@@ -75,6 +78,9 @@ pub(crate) async fn handle<I: Interface>(
         Some((_, Some(permit))) => Some(permit),
         Some((admission, None)) => return admission.refuse(req.version(), &shared.bridge),
     };
+    if let Some(max) = &shared.max_requests {
+        max.count();
+    }
     let switch = match shared.upgrade.as_ref().and_then(|u| u.prepare(&mut req)) {
         None => None,
         Some(Ok(prepared)) => Some(prepared),

@@ -79,6 +79,7 @@ fn serve_with(access_log: bool, proxies: Option<ProxyTrust>) -> Harness {
         proxies,
         upgrade: None,
         admission: None,
+        max_requests: None,
     });
     let info = Arc::new(ConnInfo {
         client: "127.0.0.1:50000".into(),

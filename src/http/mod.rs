@@ -10,6 +10,7 @@ pub(crate) mod error_head;
 pub(crate) mod forwarded;
 pub(crate) mod handler;
 pub(crate) mod io;
+pub(crate) mod max_requests;
 pub(crate) mod names;
 pub(crate) mod response;
 pub(crate) mod upgrade;

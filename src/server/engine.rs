@@ -16,6 +16,7 @@ use crate::http::admission::Admission;
 use crate::http::conn::Protocols;
 use crate::http::default_headers::DefaultHeaders;
 use crate::http::handler::Shared;
+use crate::http::max_requests::MaxRequests;
 use crate::http::upgrade::Upgrade;
 use crate::interfaces::asgi::Asgi;
 use crate::interfaces::rsgi::Rsgi;
@@ -88,8 +89,10 @@ impl Engine {
     /// Starts serving. `interface` is `"rsgi"`, `"asgi"` or `"wsgi"`; `handler` is what the
     /// interface calls per request (for RSGI: `spawn(scope, protocol)`, which starts the app on
     /// the loop). `on_log(level, msg)`, `on_access(...)` (or None) and
-    /// `on_stopped()` are called on the loop thread.
+    /// `on_stopped()` are called on the loop thread, and so is `on_max_requests()`, once, when
+    /// the worker has served the `max_requests` of its settings (required when that is not 0).
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (interface, event_loop, handler, on_log, on_access, on_stopped, on_max_requests=None))]
     fn serve(
         slf: &Bound<'_, Self>,
         interface: InterfaceKind,
@@ -98,15 +101,22 @@ impl Engine {
         on_log: Py<PyAny>,
         on_access: Option<Py<PyAny>>,
         on_stopped: Py<PyAny>,
+        on_max_requests: Option<Py<PyAny>>,
     ) -> PyResult<()> {
         let this = slf.get();
         let py = slf.py();
+        if this.cfg.max_requests > 0 && on_max_requests.is_none() {
+            return Err(PyValueError::new_err(
+                "the settings say max_requests: serve() needs an on_max_requests callback",
+            ));
+        }
         let ctx = PyCtx {
             event_loop: event_loop.clone().unbind(),
             handler,
             on_log,
             on_access: on_access.filter(|_| this.cfg.access_log),
             on_stopped,
+            on_max_requests,
         };
         let access_log = ctx.on_access.is_some();
         if this.ctx.set(py, ctx).is_err() {
@@ -173,6 +183,7 @@ impl Engine {
             upgrade: ws
                 .then(|| Arc::new(WebSockets::new(self.cfg.ws.clone(), Arc::clone(&self.bridge))) as Arc<dyn Upgrade>),
             admission: (self.cfg.limit_concurrency > 0).then(|| Admission::new(self.cfg.limit_concurrency)),
+            max_requests: (self.cfg.max_requests > 0).then(|| self.max_requests()),
         });
         let (shutdown, _) = watch::channel(false);
         let bridge = Arc::clone(&self.bridge);
@@ -196,5 +207,18 @@ impl Engine {
             .map_err(|e| PyOSError::new_err(format!("cannot start runtime threads: {e}")))?;
         *lock(&self.running) = Some(Running { shutdown, threads });
         Ok(())
+    }
+
+    /// The request count of `--limit-max-requests`: reaching the limit queues one call of
+    /// `on_max_requests` for the loop thread.
+    fn max_requests(&self) -> MaxRequests {
+        let bridge = Arc::clone(&self.bridge);
+        MaxRequests::new(self.cfg.max_requests, move || {
+            bridge.push(Box::new(|py, ctx| {
+                if let Some(Err(e)) = ctx.on_max_requests.as_ref().map(|f| f.call0(py)) {
+                    e.print(py);
+                }
+            }));
+        })
     }
 }

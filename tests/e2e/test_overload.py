@@ -1,5 +1,5 @@
-"""Overload answers (`--limit-concurrency`), against the real server with real clients, for ASGI,
-RSGI and WSGI.
+"""Overload answers (`--limit-concurrency`) and worker recycling by request count
+(`--limit-max-requests`), against the real server with real clients, for ASGI, RSGI and WSGI.
 
 Requests are held in the app by a gate (`tests/apps/overload_apps.py`): each held request
 creates a file when the app has it, and all are released when the test creates `open`. So the
@@ -9,6 +9,7 @@ tests know exactly which requests are in flight, without timing.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -196,3 +197,59 @@ def test_the_option_reads_its_env_var(server, gate):
     held.send('/hold', 'a')
     refused_h1(srv)
     assert held.release()['a'].status_code == 200
+
+
+# --- --limit-max-requests ------------------------------------------------------------------------
+
+
+def load(srv, stop: threading.Event, pids: list[str], errors: list[BaseException]) -> None:
+    """Keep-alive requests to `/pid` until `stop`; every answer's PID goes to `pids`."""
+    try:
+        with srv.client() as client:
+            while not stop.is_set():
+                resp = client.get('/pid')
+                assert resp.status_code == 200, resp
+                pids.append(resp.text)
+    except BaseException as exc:  # noqa: BLE001 - reported by the test
+        errors.append(exc)
+
+
+@pytest.mark.parametrize('interface', INTERFACES)
+def test_max_requests_replaces_the_worker_without_failing_a_request(interface, server, gate):
+    srv = start(
+        interface,
+        server,
+        gate,
+        *('--workers', '1', '--limit-max-requests', '20', '--limit-max-requests-jitter', '5'),
+        *('--respawn-interval', '0.2'),
+    )
+    first_pid = str(srv.worker_pids()[1])
+    # Sequentially, on one keep-alive connection.
+    with srv.client() as client:
+        sequential = [client.get('/pid') for _ in range(100)]
+    assert all(r.status_code == 200 for r in sequential)
+    # Then concurrently, four keep-alive clients, until a replacement answers (bounded).
+    stop, pids, errors = threading.Event(), [], []
+    threads = [threading.Thread(target=load, args=(srv, stop, pids, errors)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    try:
+        while len(pids) < 100 or len({*pids, *(r.text for r in sequential)}) < 2:
+            assert not errors, errors
+            assert time.monotonic() < deadline, f'no replacement answered; log:\n{srv.log()}'
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert not errors, errors
+    seen = {*pids, *(r.text for r in sequential)}
+    assert first_pid in seen and len(seen) >= 2
+    # The new worker may answer before the old one is told to stop (--respawn-interval).
+    srv.wait_for_log(rf'Replaced worker-1 \(PID {first_pid}\) by PID \d+ \(max requests reached\)')
+    log = srv.log()
+    served = [int(n) for n in re.findall(r'worker-1 served (\d+) requests \(--limit-max-requests\)', log)]
+    assert served and all(20 <= n <= 25 for n in served), served
+    assert f'Replacing worker-1 (PID {first_pid}): max requests reached' in log
+    assert srv.stop() == 0

@@ -207,11 +207,32 @@ def test_env_vars_including_the_renamed_ones(keywords, tmp_path):
     }
 
 
-def test_the_concurrency_limit_flag_and_env(keywords):
-    assert invoke('--limit-concurrency', '64', 'main:app').exit_code == 0
-    assert keywords == {'target': 'main:app', 'limit_concurrency': 64}
-    assert invoke('main:app', env={'GRANIAN_LIMIT_CONCURRENCY': '8'}).exit_code == 0
-    assert keywords == {'target': 'main:app', 'limit_concurrency': 8}
+def test_overload_options_flags_gunicorn_spellings_and_env(keywords):
+    args = ('--limit-concurrency', '64', '--limit-max-requests', '1000', '--limit-max-requests-jitter', '50')
+    assert invoke(*args, 'main:app').exit_code == 0
+    expected = {'limit_concurrency': 64, 'limit_max_requests': 1000, 'limit_max_requests_jitter': 50}
+    assert keywords == {'target': 'main:app', **expected}
+    # gunicorn's names for the same two options.
+    assert invoke('--max-requests', '1000', '--max-requests-jitter', '50', 'main:app').exit_code == 0
+    assert keywords == {'target': 'main:app', 'limit_max_requests': 1000, 'limit_max_requests_jitter': 50}
+    env = {'GRANIAN_LIMIT_CONCURRENCY': '64', 'GRANIAN_LIMIT_MAX_REQUESTS': '1000'}
+    env['GRANIAN_LIMIT_MAX_REQUESTS_JITTER'] = '50'
+    assert invoke('main:app', env=env).exit_code == 0
+    assert keywords == {'target': 'main:app', **expected}
+
+
+def test_overload_options_reach_the_config(served):
+    result = invoke('--limit-concurrency', '8', '--max-requests', '20', '--max-requests-jitter', '5', 'main:app')
+    assert result.exit_code == 0, result.output
+    config = served.configs[0]
+    assert (config.limit_concurrency, config.limit_max_requests, config.limit_max_requests_jitter) == (8, 20, 5)
+
+
+def test_help_shows_the_gunicorn_spellings():
+    output = invoke('--help').output
+    assert '--limit-max-requests, --max-requests' in output
+    assert '--limit-max-requests-jitter, --max-requests-jitter' in output
+    assert 'GRANIAN_LIMIT_CONCURRENCY' in output
 
 
 def test_command_line_beats_env(keywords):
@@ -242,6 +263,11 @@ def test_command_line_beats_env(keywords):
         (['--access-log-fmt', '%(nope)s'], "Error: Invalid value for '--access-log-fmt': unknown atom 'nope'"),
         (['--uds-permissions', '0999'], "Error: Invalid value for '--uds-permissions': '0999' is not a valid octal"),
         (['--limit-concurrency', '-1'], "Error: Invalid value for '--limit-concurrency': -1 is not in the range x>=0."),
+        (['--max-requests', 'many'], "Error: Invalid value for '--limit-max-requests' / '--max-requests': 'many'"),
+        (
+            ['--limit-max-requests-jitter', '5'],
+            'Error: --limit-max-requests-jitter needs --limit-max-requests (the jitter is added to it)',
+        ),
     ],
 )
 def test_usage_errors_exit_2_naming_the_option(served, args, message):

@@ -458,11 +458,20 @@ def test_lifecycle_limits(kwargs, message):
     assert message in str(error_of(**kwargs))
 
 
-def test_the_concurrency_limit_defaults_and_bounds():
-    assert build_config('main:app').limit_concurrency == 0
-    assert build_config('main:app', limit_concurrency=64).limit_concurrency == 64
-    err = error_of(limit_concurrency=-1)
-    assert err.option == 'limit_concurrency' and '-1 is not in the range x>=0.' in str(err)
+def test_overload_limits_defaults_and_bounds():
+    config = build_config('main:app')
+    assert (config.limit_concurrency, config.limit_max_requests, config.limit_max_requests_jitter) == (0, 0, 0)
+    config = build_config('main:app', limit_concurrency=64, limit_max_requests=1000, limit_max_requests_jitter=50)
+    assert (config.limit_concurrency, config.limit_max_requests, config.limit_max_requests_jitter) == (64, 1000, 50)
+    for name in ('limit_concurrency', 'limit_max_requests', 'limit_max_requests_jitter'):
+        err = error_of(**{name: -1})
+        assert err.option == name and '-1 is not in the range x>=0.' in str(err)
+
+
+def test_a_jitter_without_max_requests_is_refused():
+    err = error_of(limit_max_requests_jitter=5)
+    assert err.option == 'limit_max_requests_jitter'
+    assert str(err) == 'limit_max_requests_jitter needs --limit-max-requests (the jitter is added to it)'
 
 
 def test_websocket_limits_defaults_and_bounds():

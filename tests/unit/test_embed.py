@@ -25,6 +25,7 @@ def test_defaults_for_one_in_process_worker():
         ({'reload': True}, 'reload'),
         ({'workers_max_rss': 100}, 'workers_max_rss'),
         ({'workers_lifetime': 3600}, 'workers_lifetime'),
+        ({'limit_max_requests': 100}, 'limit_max_requests'),
         ({'respawn_failed_workers': True}, 'respawn_failed_workers'),
         ({'metrics_enabled': True}, 'metrics_enabled'),
         ({'pid_file': '/tmp/x.pid'}, 'pid_file'),

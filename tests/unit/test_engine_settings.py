@@ -8,6 +8,7 @@ missing key, a key it does not read and a value of the wrong type, each by its d
 from __future__ import annotations
 
 import logging
+import random
 import re
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from granian import _granian
+from granian._engine_settings import worker_max_requests
 from granian.config import Config, build_config
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings, HTTP2Settings
@@ -70,6 +72,8 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         log_enabled=False,
         log_access=True,
         limit_concurrency=8,
+        limit_max_requests=100,
+        limit_max_requests_jitter=10,
     )
 
 
@@ -230,3 +234,14 @@ def test_only_the_embedded_server_leaves_the_thread_policy_alone():
 def test_the_concurrency_limit_crosses_as_is():
     assert build_config('main:app').engine_settings()['limit_concurrency'] == 0
     assert build_config('main:app', limit_concurrency=64).engine_settings()['limit_concurrency'] == 64
+
+
+def test_each_worker_draws_its_max_requests_once_within_the_jitter():
+    assert build_config('main:app').engine_settings()['max_requests'] == 0
+    assert worker_max_requests(0, 0) == 0
+    assert worker_max_requests(20, 0) == 20
+    rng = random.Random(7)
+    draws = [worker_max_requests(20, 5, rng) for _ in range(200)]
+    assert set(draws) == set(range(20, 26)), 'every value of 20 + 0..5, and only those'
+    config = build_config('main:app', limit_max_requests=20, limit_max_requests_jitter=5)
+    assert 20 <= config.engine_settings()['max_requests'] <= 25

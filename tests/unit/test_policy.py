@@ -67,6 +67,9 @@ class Driver:
     def change(self):
         return self.run(self.policy.reload('Changes detected in app.py', 'change', self.now))
 
+    def max_requests(self, pid):
+        return self.run(self.policy.max_requests(pid, self.now))
+
 
 def make(workers=2, recycle=None, **options):
     options.setdefault('respawn_interval', 3.5)
@@ -399,3 +402,70 @@ def test_lifetime_replaces_a_worker_and_a_failed_replacement_tracks_it_again():
     driver.ready(103)
     driver.now += 3.5
     assert driver.timers()[0] == 'Replaced worker-2 (PID 101) by PID 103 (lifetime reached)'
+
+
+# --- max requests ------------------------------------------------------------------------------
+
+
+def test_a_worker_that_served_its_max_requests_is_rolled_out_like_a_lifetime():
+    driver = serving(1, kill_timeout=30)
+    actions = driver.max_requests(100)
+    assert actions == [
+        'Replacing worker-1 (PID 100): max requests reached',
+        Spawn(1, False),
+        'Spawning worker-1 with PID: 101',
+    ]
+    # The old worker serves on until the new one is ready and the interval has passed.
+    assert signals(driver.actions) == []
+    assert driver.ready(101) == ['Started worker-1 (PID 101)']
+    driver.now += 3.5
+    assert driver.timers() == ['Replaced worker-1 (PID 100) by PID 101 (max requests reached)', Terminate(100)]
+    assert driver.exit(100, 0) == ['Stopped worker-1 (PID 100)']
+    assert driver.policy.slots[1].pid == 101 and driver.policy.exit_code == 0
+
+
+def test_max_requests_of_a_worker_on_its_way_out_changes_nothing():
+    driver = serving(1)
+    driver.max_requests(100)
+    assert driver.max_requests(100) == [], 'the old worker of the running rollout'
+    driver.ready(101)
+    driver.now += 3.5
+    driver.timers()
+    assert driver.max_requests(100) == [], 'retiring'
+    assert not driver.policy.queue and driver.policy.rollout is None
+    driver.stop()
+    assert driver.max_requests(101) == [], 'stopping'
+
+
+def test_a_new_worker_that_served_its_max_before_owning_the_slot_is_replaced_once_it_does():
+    driver = serving(1)
+    driver.hup()
+    driver.ready(101)
+    # During the interval both serve; the new one reaches its limit first.
+    assert driver.max_requests(101) == []
+    driver.now += 3.5
+    actions = driver.timers()
+    assert actions[:3] == [
+        'Replaced worker-1 (PID 100) by PID 101 (SIGHUP)',
+        Terminate(100),
+        'Replacing worker-1 (PID 101): max requests reached',
+    ]
+    assert spawns(actions) == [(1, False)]
+    driver.ready(102)
+    driver.now += 3.5
+    assert driver.timers()[0] == 'Replaced worker-1 (PID 101) by PID 102 (max requests reached)'
+
+
+def test_max_requests_queues_behind_a_running_rollout():
+    driver = serving(2)
+    driver.max_requests(100)
+    assert spawns(driver.max_requests(101)) == [], 'one slot at a time'
+    assert driver.actions[-1] == 'Replacing worker-2 (PID 101): max requests reached'
+    driver.ready(102)
+    driver.now += 3.5
+    assert spawns(driver.timers()) == [(2, False)]
+
+
+def test_max_requests_of_an_unknown_worker_is_ignored():
+    driver = serving(1)
+    assert driver.max_requests(999) == []

@@ -51,6 +51,8 @@ PROCESS_SETTINGS = (
     'respawn_failed_workers',
     'workers_lifetime',
     'workers_max_rss',
+    'limit_max_requests',
+    'limit_max_requests_jitter',
     'metrics_enabled',
     'pid_file',
     'process_name',

@@ -29,7 +29,13 @@ __all__ = ['CRASH_LOOP_WINDOW', 'Action', 'Actions', 'Kill', 'Log', 'Policy', 'R
 CRASH_LOOP_WINDOW = 5.5
 
 #: Why a slot's worker is replaced, as logged.
-REASONS = {'sighup': 'SIGHUP', 'change': 'file change', 'lifetime': 'lifetime reached', 'rss': 'memory limit'}
+REASONS = {
+    'sighup': 'SIGHUP',
+    'change': 'file change',
+    'lifetime': 'lifetime reached',
+    'rss': 'memory limit',
+    'requests': 'max requests reached',
+}
 
 INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
 
@@ -93,6 +99,8 @@ class Worker:
         kill_at: when it gets SIGKILL if still alive, or None.
         killed: SIGKILL was sent.
         done: its exit has been handled.
+        served_max: it served its `--limit-max-requests` before it owned its slot (the new
+            worker of a rollout): it is replaced once it does.
     """
 
     slot: int
@@ -104,6 +112,7 @@ class Worker:
     kill_at: float | None = None
     killed: bool = False
     done: bool = False
+    served_max: bool = False
 
     @property
     def name(self) -> str:
@@ -257,6 +266,19 @@ class Policy:
                 count = len(self.slots)
                 yield Log(INFO, 'Listening at: %s (ready, %d worker%s)', (self.url, count, 's' * (count != 1)))
 
+    def max_requests(self, pid: int, now: float) -> Actions:
+        """Worker `pid` served its `--limit-max-requests`: replace it (new worker first)."""
+        worker = self.workers.get(pid)
+        if worker is None or worker.done or worker.retiring or self.stopping:
+            return
+        rollout = self.rollout
+        if rollout is not None and rollout.old is worker:
+            return  # already on its way out
+        if self.slots.get(worker.slot) is not worker:
+            worker.served_max = True  # the new worker of a rollout: replaced once it owns the slot
+            return
+        yield from self._replace_served_max(worker, now)
+
     def reaped(self, pid: int) -> None:
         """Worker `pid` is gone; `exited` follows once pending signals and status are read."""
         worker = self.workers.get(pid)
@@ -356,6 +378,15 @@ class Policy:
             yield Terminate(old.pid)
             if self.kill_timeout is not None:
                 old.kill_at = now + self.kill_timeout
+        if rollout.new.served_max:
+            yield from self._replace_served_max(rollout.new, now)
+        yield from self._next_rollout(now)
+
+    def _replace_served_max(self, worker: Worker, now: float) -> Actions:
+        """Queue the replacement of `worker`, which owns its slot and served its max requests."""
+        worker.served_max = False
+        yield Log(INFO, 'Replacing %s: max requests reached', (worker.label,))
+        self._enqueue(worker.slot, 'requests')
         yield from self._next_rollout(now)
 
     def _abandon_rollouts(self, keep: Worker | None) -> Actions:

@@ -8,7 +8,8 @@ python -m granian.server.worker --id N --config-fd C --socket-fd S --status-fd W
 
 with ``pass_fds=(C, S, W)`` (see ``docs/architecture.md``): ``C`` is the read end of a pipe
 carrying the JSON config, ``S`` the shared listening socket, ``W`` the write end of the status
-pipe where the worker writes ``b'R'`` once it serves.
+pipe where the worker writes ``b'R'`` once it serves, and ``b'M'`` once it has served its
+``--limit-max-requests`` (it asks to be replaced).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 from dataclasses import dataclass
 
 __all__ = [
+    'MAX_REQUESTS',
     'READY',
     'WORKER_MODULE',
     'WorkerProcess',
@@ -33,6 +35,8 @@ __all__ = [
 WORKER_MODULE = 'granian.server.worker'
 #: The byte a worker writes on its status pipe once it serves.
 READY = b'R'
+#: The byte a worker writes on its status pipe once it served its `--limit-max-requests`.
+MAX_REQUESTS = b'M'
 
 
 def worker_command(worker_id: int, config_fd: int, socket_fd: int, status_fd: int) -> list[str]:

@@ -10,12 +10,13 @@ wait, so it sleeps until something happens (no polling loop):
 
 - a pidfd per worker (``os.pidfd_open``, Linux >= 5.3) that becomes readable when it exits;
   elsewhere SIGCHLD wakes the loop and every worker is polled;
-- the read end of each worker's status pipe, where the worker writes ``b'R'`` once it serves;
+- the read end of each worker's status pipe, where the worker writes ``b'R'`` once it serves
+  (and ``b'M'`` once it served its ``--limit-max-requests``);
 - a self-pipe fed by :func:`signal.set_wakeup_fd` (SIGINT, SIGTERM, SIGHUP);
 - with ``--reload``, the pipe of the file watcher thread.
 
 Workers live in numbered *slots* (``worker-1`` .. ``worker-N``). Replacing the worker of a slot
-(SIGHUP, file change, lifetime, memory) is a *rollout*: start the new worker on the shared
+(SIGHUP, file change, lifetime, memory, max requests) is a *rollout*: start the new worker on the shared
 socket, wait for its ready byte (and ``--respawn-interval``), then SIGTERM the old one, which
 stops accepting and finishes its in-flight requests. Both accept on the same listening socket
 meanwhile, so no connection is refused. Slots are replaced one at a time.
@@ -47,7 +48,7 @@ from granian.errors import StartupError
 from granian.log import configure_logging
 from granian.server.pidfile import PidFile
 from granian.server.policy import CRASH_LOOP_WINDOW, Action, Actions, Kill, Log, Policy, RunReloadHooks, Spawn
-from granian.server.process import READY, WorkerProcess, pidfd_supported, start_worker
+from granian.server.process import MAX_REQUESTS, READY, WorkerProcess, pidfd_supported, start_worker
 from granian.server.proctitle import set_process_title
 from granian.server.recycle import Recycler
 from granian.server.signals import HANDLED_SIGNALS, SignalPipe
@@ -207,7 +208,8 @@ class Supervisor:
     # --- events ----------------------------------------------------------------------------
 
     def _on_status(self, worker: WorkerProcess) -> None:
-        """Read the worker's status pipe; ``R`` means it serves, EOF means it closed the pipe."""
+        """Read the worker's status pipe; ``R`` means it serves, ``M`` that it served its
+        ``--limit-max-requests``, EOF that it closed the pipe."""
         try:
             data = os.read(worker.status_fd, 64)
         except BlockingIOError:
@@ -215,6 +217,8 @@ class Supervisor:
         if READY in data and not worker.ready:
             worker.ready = True
             self._run(self._policy.ready(worker.proc.pid, time.monotonic()))
+        if MAX_REQUESTS in data:
+            self._run(self._policy.max_requests(worker.proc.pid, time.monotonic()))
         if not data:
             worker.status_fd = self._release(worker.status_fd)
 

@@ -23,6 +23,7 @@ from ..config import Config
 from ..errors import StartupError
 from ..log import RUNTIME_LOGGER, configure_logging, make_access_logger
 from .interface import INTERFACE_MODULES
+from .process import MAX_REQUESTS, READY
 from .proctitle import set_process_title, worker_title
 
 logger = logging.getLogger(RUNTIME_LOGGER)
@@ -72,10 +73,18 @@ def _log_startup_error(exc: StartupError) -> None:
     logger.error(str(exc), exc_info=cause)
 
 
-def serve(config: Config, socket_fd: int, on_ready: Callable[[], None], worker_id: int = 1) -> int:
+def serve(
+    config: Config,
+    socket_fd: int,
+    on_ready: Callable[[], None],
+    worker_id: int = 1,
+    on_max_requests: Callable[[], None] = lambda: None,
+) -> int:
     """Load the app and serve it on `socket_fd` until a stop signal; returns the exit code.
 
     Worker 1 warns when the app's shape plainly belongs to another interface than `--interface`.
+    `on_max_requests` is called (on the loop) once the worker served its `--limit-max-requests`;
+    it goes on serving until it is told to stop.
     """
     from .. import _granian
     from ..loading import load_env_files, load_target
@@ -105,9 +114,26 @@ def serve(config: Config, socket_fd: int, on_ready: Callable[[], None], worker_i
         return 1
 
     on_access = make_access_logger(config.log_access_format) if config.log_access else None
+    settings = config.engine_settings()  # draws this worker's --limit-max-requests jitter
+    max_requests = settings['max_requests']
+
+    def served_max() -> None:
+        logger.info(
+            f'worker-{worker_id} served {max_requests} requests (--limit-max-requests): asking for a replacement'
+        )
+        on_max_requests()
+
     try:
-        engine = _granian.Engine(socket_fd, config.engine_settings())
-        engine.serve(interface.ENGINE_INTERFACE, loop, served.handler, _log_from_engine, on_access, loop.stop)
+        engine = _granian.Engine(socket_fd, settings)
+        engine.serve(
+            interface.ENGINE_INTERFACE,
+            loop,
+            served.handler,
+            _log_from_engine,
+            on_access,
+            loop.stop,
+            on_max_requests=served_max if max_requests else None,
+        )
     except (ValueError, OSError) as exc:
         # Settings only the engine can check (TLS material, ...): one clear line, no traceback.
         logger.error(str(exc))
@@ -153,10 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     status = os.fdopen(args.status_fd, 'wb', buffering=0)
 
     def ready() -> None:
-        status.write(b'R')
+        status.write(READY)
+
+    def served_max() -> None:
+        status.write(MAX_REQUESTS)
 
     try:
-        return serve(config, args.socket_fd, ready, worker_id=args.id)
+        return serve(config, args.socket_fd, ready, worker_id=args.id, on_max_requests=served_max)
     except Exception:
         logger.exception(f'worker-{args.id} failed')
         return 1
