@@ -29,3 +29,19 @@ def test_an_unknown_interface_is_refused_before_serving():
             engine.join()
         finally:
             loop.close()
+
+
+def test_a_request_limit_needs_its_callback_before_serving():
+    loop = asyncio.new_event_loop()
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        sock.listen()
+        config = build_config('main:app', limit_max_requests=5)
+        engine = _granian.Engine(sock.fileno(), config.engine_settings(sched_batch=False))
+        try:
+            with pytest.raises(ValueError, match='needs an on_max_requests callback'):
+                engine.serve('rsgi', loop, lambda *a: None, lambda *a: None, None, lambda: None)
+            engine.stop()
+            engine.join()
+        finally:
+            loop.close()
