@@ -210,6 +210,7 @@ fn flow(limit: usize) -> Flow {
         bridge: Arc::new(Bridge::new(Level::Warning as u8).unwrap()),
         access_log: false,
         upgrade: None,
+        proxies: None,
         admission: Some(Arc::clone(&admission)),
         max_requests: None,
     });
