@@ -84,7 +84,7 @@ class HTTP2Settings:
         16384, '--http2-max-frame-size', 'Largest frame payload accepted, in bytes.', kind='int', min=1024
     )
     max_headers_size: int = setting(
-        16777216, '--http2-max-headers-size', 'Largest header block accepted, in bytes.', kind='int', min=1
+        65536, '--http2-max-headers-size', 'Largest header list accepted, in bytes.', kind='int', min=1
     )
     max_send_buffer_size: int = setting(
         409600, '--http2-max-send-buffer-size', 'Write buffer per stream, in bytes.', kind='int', min=1024

@@ -165,7 +165,7 @@ def test_oversized_header_block_in_one_frame_is_refused(small_headers_srv):
 
 def test_hpack_bomb_is_refused_without_decoding_it_all(rsgi_srv):
     """A 4 KB header put in the dynamic table once, then referenced 10000 times (1 byte each):
-    ~12 KB on the wire decode to 40 MB, above the default 16 MiB header limit."""
+    ~12 KB on the wire decode to 40 MB, far above the default 64 KiB header limit."""
     pid = worker_pid(rsgi_srv)
     rss_before = proc_status_kib(pid, 'VmRSS') * 1024
     with RawH2(rsgi_srv.host, rsgi_srv.port) as raw:
