@@ -4,8 +4,9 @@ An application that raises is answered by its protocol object (a 500 when nothin
 else its started response is cut). What gets *logged* depends on why it raised, the same way for
 ASGI, RSGI and WSGI:
 
-- the engine had already answered 400 because the request body was malformed: the app's failure
-  to read it is the client's fault (a debug line);
+- the engine refused the request body (malformed, larger than `--max-body-size`, stalled longer
+  than `--body-read-timeout`) and answered for the app (400, 413, 408) or cut its response: the
+  app's failure to read it is the client's doing (a debug line);
 - the client went away and the exception comes from that (an `OSError` such as
   `ClientDisconnected`, or RSGI's `ProtocolClosed`, in its cause/context chain; frameworks often
   wrap it): nothing to fix in the app (a debug line);
@@ -20,7 +21,8 @@ import logging
 from ._granian import RSGIProtocolClosed
 
 RAISED = 'Application callable raised an exception'
-MALFORMED = 'Application stopped: the request body was malformed (answered 400)'
+#: Followed by the engine's reason, e.g. `the request body was malformed`.
+REFUSED = 'Application stopped: {}'
 DISCONNECTED = 'Application stopped: the client disconnected'
 
 #: How deep the cause/context chain is searched for the disconnect.
@@ -53,11 +55,11 @@ class FailureReporter:
     def _hinted(self, line: str) -> str:
         return f'{line} ({self._hint})' if self._hint else line
 
-    def __call__(self, exc: BaseException, malformed: bool, disconnected: bool) -> None:
-        """The app raised `exc`; `malformed`: the engine answered 400 for the request body;
+    def __call__(self, exc: BaseException, refused: str | None, disconnected: bool) -> None:
+        """The app raised `exc`; `refused`: why the engine refused the request body, if it did;
         `disconnected`: the client is gone."""
-        if malformed:
-            self._logger.debug(MALFORMED, exc_info=exc)
+        if refused:
+            self._logger.debug(REFUSED.format(refused), exc_info=exc)
         elif disconnected and caused_by_disconnect(exc):
             self._logger.debug(DISCONNECTED, exc_info=exc)
         else:

@@ -122,7 +122,7 @@ def _spawner(
         try:
             await app(scope, proto.receive, proto.send)
         except Exception as exc:
-            report(exc, proto._malformed, proto._disconnected)
+            report(exc, proto._refused, proto._disconnected)
             proto._finish(True)
         except BaseException:
             proto._finish(True)

@@ -82,6 +82,12 @@ class Config:
         kind='ips',
         env_aliases=('FORWARDED_ALLOW_IPS',),
     )
+    max_body_size: int = _s(
+        1024**3, '--max-body-size', 'Largest request body accepted, in bytes (0: no limit).', kind='int', min=0
+    )
+    body_read_timeout: int = _s(
+        30, '--body-read-timeout', 'Longest pause in a request body being read (0: none).', kind='duration', min=0
+    )
     ws_max_message_size: int = _s(
         16 * 1024 * 1024,
         '--ws-max-message-size',

@@ -88,7 +88,7 @@ def _spawner(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any]) -> Ca
         try:
             await handler(scope, proto)
         except Exception as exc:
-            report(exc, proto._malformed, proto._disconnected)
+            report(exc, proto._refused, proto._disconnected)
             proto._finish(True)
         except BaseException:
             proto._finish(True)

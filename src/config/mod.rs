@@ -135,6 +135,10 @@ pub(crate) struct EngineConfig {
     /// This worker's `--limit-max-requests` (jitter already added): after that many requests it
     /// calls `on_max_requests` once (0: never).
     pub(crate) max_requests: u64,
+    /// `--max-body-size` in bytes; `None`: no cap.
+    pub(crate) max_body_size: Option<u64>,
+    /// `--body-read-timeout`: longest wait for more of a request body; `None`: no limit.
+    pub(crate) body_read_timeout: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -167,6 +171,8 @@ impl FromSettings for EngineConfig {
             trusted_proxies: s.get("trusted_proxies")?,
             limit_concurrency: s.get("limit_concurrency")?,
             max_requests: s.get("max_requests")?,
+            max_body_size: s.get("max_body_size")?,
+            body_read_timeout: s.get("body_read_timeout")?,
         })
     }
 }
@@ -280,6 +286,7 @@ mod tests {
                 trusted_proxies=['127.0.0.1', '10.0.0.0/8', '*'],
                 limit_concurrency=64,
                 max_requests=1000,
+                max_body_size=None, body_read_timeout=td(seconds=30),
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );
@@ -312,6 +319,8 @@ mod tests {
             assert_eq!(cfg.ws.ping_interval, Some(Duration::from_millis(1500)));
             assert_eq!(cfg.ws.ping_timeout, None);
             assert!(cfg.trusted_proxies.is_some());
+            assert_eq!(cfg.max_body_size, None);
+            assert_eq!(cfg.body_read_timeout, Some(Duration::from_secs(30)));
         });
     }
 

@@ -211,6 +211,7 @@ fn flow(limit: usize) -> Flow {
         access_log: false,
         upgrade: None,
         proxies: None,
+        body_limits: Default::default(),
         admission: Some(Arc::clone(&admission)),
         max_requests: None,
     });

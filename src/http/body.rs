@@ -1,9 +1,11 @@
 //! Request bodies as the interfaces see them, and the response body type hyper drains.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream as _;
@@ -13,6 +15,7 @@ use hyper::body::Incoming;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::ReaderStream;
 
+use super::body_failure::{lingers, BodyFailure, BodyLimits, LINGER};
 use super::disconnect::Disconnect;
 
 /// Bodies up to this size (by Content-Length) are read ahead before the app is called, as far
@@ -35,33 +38,65 @@ pub(crate) enum RequestBody {
 /// One item of [`BodyStream::forward`]: a chunk, or why the body broke off.
 pub(crate) type Forwarded = Result<Bytes, String>;
 
+/// Why a streamed request body could not be read to its end.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The engine refused it (see `body_failure`): it answers for the app, or cuts the response.
+    Refused(BodyFailure),
+    /// The client went away (a reset connection or stream, a body cut short).
+    Gone(String),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(failure) => f.write_str(failure.describe()),
+            Self::Gone(why) => f.write_str(why),
+        }
+    }
+}
+
 /// A request body still arriving, with what the read-ahead already took from it in front.
 pub(crate) struct BodyStream {
     head: Option<Bytes>,
-    inc: Incoming,
-    /// Told when the body turns out malformed (e.g. a broken chunked encoding), so the request
-    /// flow can answer 400 if the app has not answered yet; the request's disconnect is marked
-    /// first, so the app knows why its read failed by the time it learns that it did.
-    malformed: Option<(oneshot::Sender<()>, Arc<Disconnect>)>,
+    /// `None` once the body was refused (dropped, or left to [`linger`]).
+    inc: Option<Incoming>,
+    limits: BodyLimits,
+    /// Bytes received so far (the read-ahead's included), against `limits.max_size`.
+    received: u64,
+    h2: bool,
+    /// Why the body was refused, once it was: every later read says so again.
+    refused: Option<BodyFailure>,
+    /// Told when the body is refused, so that the request flow can answer for the app if it
+    /// has not answered yet (or cut its response); the request's disconnect is marked first and
+    /// fired after, so the app knows why its read failed by the time it learns that it did.
+    watch: Option<(oneshot::Sender<BodyFailure>, Arc<Disconnect>)>,
 }
 
 impl RequestBody {
     /// Reads small bodies ahead, as far as they have already arrived; leaves large, chunked or
     /// `Expect: 100-continue` ones untouched (the app decides whether to read those: polling
-    /// them would send `100 Continue`). `Err` when the body broke off during the read-ahead.
-    pub(crate) async fn prefetch(mut body: Incoming, headers: &http::HeaderMap) -> Result<Self, hyper::Error> {
+    /// them would send `100 Continue`). `Err` when the body is refused before the app runs: a
+    /// `Content-Length` over the cap, or a body that broke off during the read-ahead.
+    pub(crate) async fn prefetch(
+        mut body: Incoming,
+        headers: &http::HeaderMap,
+        limits: BodyLimits,
+        h2: bool,
+    ) -> Result<Self, BodyFailure> {
         if body.is_end_stream() {
             return Ok(Self::Full(Bytes::new()));
         }
-        let small = body.size_hint().exact().is_some_and(|n| n <= PREFETCH_LIMIT);
+        let declared = body.size_hint().exact();
         let expects = headers.contains_key(http::header::EXPECT);
-        let stream = |head, inc| {
-            Self::Stream(BodyStream {
-                head,
-                inc,
-                malformed: None,
-            })
-        };
+        if let Some(failure) = limits.check_declared(declared) {
+            if lingers(failure, h2, expects) {
+                linger(body);
+            }
+            return Err(failure);
+        }
+        let small = declared.is_some_and(|n| n <= PREFETCH_LIMIT);
+        let stream = |head, inc| Self::Stream(BodyStream::new(head, inc, limits, h2));
         if !small || expects {
             return Ok(stream(None, body));
         }
@@ -89,7 +124,8 @@ impl RequestBody {
                     }
                     idle = 0;
                 }
-                Some(Some(Err(e))) => return Err(e),
+                // A malformed body, or a client gone (who never reads the answer).
+                Some(Some(Err(_))) => return Err(BodyFailure::Malformed),
                 Some(None) => return Ok(Self::Full(parts.into_bytes())),
                 None => return Ok(stream(parts.into_head(), body)),
             }
@@ -97,6 +133,28 @@ impl RequestBody {
                 return Ok(Self::Full(parts.into_bytes()));
             }
         }
+    }
+}
+
+/// Reads what is left of a refused HTTP/1 upload and drops it, for [`LINGER`] at most, so that
+/// the connection does not close on unread bytes (see `body_failure::lingers`).
+fn linger(mut inc: Incoming) {
+    tokio::spawn(async move {
+        let drain = async { while let Some(Ok(_)) = inc.frame().await {} };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    });
+}
+
+/// The next frame of `inc`, or `None` when none came within `limit`. The timer is set up only
+/// when the frame is not there at once: a body that keeps up never touches the timer wheel.
+async fn next_frame(inc: &mut Incoming, limit: Option<Duration>) -> Option<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    let mut next = inc.frame();
+    let Some(limit) = limit else {
+        return Some(next.await);
+    };
+    match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut next).poll(cx))).await {
+        Poll::Ready(frame) => Some(frame),
+        Poll::Pending => tokio::time::timeout(limit, next).await.ok(),
     }
 }
 
@@ -146,37 +204,73 @@ pub(crate) fn is_malformed(err: &hyper::Error) -> bool {
 }
 
 impl BodyStream {
-    /// Resolves with `Ok` if the body turns out malformed while the app reads it; `disconnect`
-    /// is marked malformed just before.
-    pub(crate) fn on_malformed(&mut self, disconnect: Arc<Disconnect>) -> oneshot::Receiver<()> {
+    fn new(head: Option<Bytes>, inc: Incoming, limits: BodyLimits, h2: bool) -> Self {
+        Self {
+            received: head.as_ref().map_or(0, |h| h.len() as u64),
+            head,
+            inc: Some(inc),
+            limits,
+            h2,
+            refused: None,
+            watch: None,
+        }
+    }
+
+    /// Resolves with the reason if the body is refused while it is read (malformed, over the
+    /// cap, stalled); `disconnect` is marked with it just before, and fired just after. Closed
+    /// without a value when the body ends otherwise.
+    pub(crate) fn on_refused(&mut self, disconnect: Arc<Disconnect>) -> oneshot::Receiver<BodyFailure> {
         let (tx, rx) = oneshot::channel();
-        self.malformed = Some((tx, disconnect));
+        self.watch = Some((tx, disconnect));
         rx
     }
 
+    /// Refuses the body: what is left of it is dropped (or lingered over), the request flow is
+    /// told, and the app sees its client gone.
+    fn refuse(&mut self, failure: BodyFailure) -> BodyError {
+        self.refused = Some(failure);
+        if let Some(inc) = self.inc.take() {
+            if lingers(failure, self.h2, false) {
+                linger(inc);
+            }
+        }
+        if let Some((tx, disconnect)) = self.watch.take() {
+            disconnect.mark_refused(failure);
+            let _ = tx.send(failure);
+            disconnect.fire();
+        }
+        BodyError::Refused(failure)
+    }
+
     /// Reads the next data chunk; `None` at the end.
-    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
         if let Some(head) = self.head.take() {
             return Ok(Some(head));
         }
         loop {
-            match self.inc.frame().await {
+            if let Some(failure) = self.refused {
+                return Err(BodyError::Refused(failure));
+            }
+            let Some(inc) = self.inc.as_mut() else {
+                return Ok(None);
+            };
+            let Some(frame) = next_frame(inc, self.limits.read_timeout).await else {
+                return Err(self.refuse(BodyFailure::Stalled));
+            };
+            match frame {
                 None => return Ok(None),
-                Some(Err(e)) => {
-                    if is_malformed(&e) {
-                        if let Some((tx, disconnect)) = self.malformed.take() {
-                            disconnect.mark_malformed();
-                            let _ = tx.send(());
-                        }
-                    }
-                    return Err(e);
-                }
+                Some(Err(e)) if is_malformed(&e) => return Err(self.refuse(BodyFailure::Malformed)),
+                Some(Err(e)) => return Err(BodyError::Gone(e.to_string())),
                 Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if !data.is_empty() {
-                            return Ok(Some(data));
-                        }
+                    let Ok(data) = frame.into_data() else { continue };
+                    if data.is_empty() {
+                        continue;
                     }
+                    self.received += data.len() as u64;
+                    if self.limits.exceeded(self.received) {
+                        return Err(self.refuse(BodyFailure::TooLarge));
+                    }
+                    return Ok(Some(data));
                 }
             }
         }
@@ -184,7 +278,7 @@ impl BodyStream {
 
     /// Whether nothing is left to read.
     pub(crate) fn is_end_stream(&self) -> bool {
-        self.head.is_none() && self.inc.is_end_stream()
+        self.head.is_none() && self.inc.as_ref().map_or(true, Incoming::is_end_stream)
     }
 
     /// The body's blocking face: a task on `rt` pulls chunks and forwards them through a
@@ -219,7 +313,7 @@ impl BodyStream {
     }
 
     /// Reads the body to its end.
-    pub(crate) async fn read_all(&mut self) -> Result<Bytes, hyper::Error> {
+    pub(crate) async fn read_all(&mut self) -> Result<Bytes, BodyError> {
         let mut parts = Collected::default();
         while let Some(chunk) = self.next_chunk().await? {
             parts.push(chunk);
@@ -266,6 +360,15 @@ pub(crate) enum ResponseBody {
     /// Another body, with something to do once it has been sent whole, failed, or been dropped
     /// unsent (the access-log line, which must include the time the body took).
     Watched(Box<Watched>),
+    /// Another body, cut (ended with an error: the HTTP/1 connection is closed, the HTTP/2 stream
+    /// reset) if the request body is refused while it is being sent.
+    Guarded(Box<Guarded>),
+}
+
+pub(crate) struct Guarded {
+    inner: ResponseBody,
+    /// `None` once the request body ended without being refused.
+    refused: Option<oneshot::Receiver<BodyFailure>>,
 }
 
 pub(crate) struct Watched {
@@ -327,6 +430,15 @@ impl ResponseBody {
         }))
     }
 
+    /// This body, cut if the request body is refused while it is sent (`refused`, from
+    /// [`BodyStream::on_refused`], resolves).
+    pub(crate) fn cut_if_refused(self, refused: oneshot::Receiver<BodyFailure>) -> Self {
+        Self::Guarded(Box::new(Guarded {
+            inner: self,
+            refused: Some(refused),
+        }))
+    }
+
     pub(crate) fn full(b: Bytes) -> Self {
         if b.is_empty() {
             Self::Empty
@@ -380,6 +492,19 @@ impl Body for ResponseBody {
                 }
                 Poll::Ready(frame)
             }
+            Self::Guarded(g) => {
+                if let Some(refused) = g.refused.as_mut() {
+                    match Pin::new(refused).poll(cx) {
+                        Poll::Ready(Ok(failure)) => {
+                            g.refused = None;
+                            return Poll::Ready(Some(Err(io::Error::other(failure.describe()))));
+                        }
+                        Poll::Ready(Err(_)) => g.refused = None,
+                        Poll::Pending => {}
+                    }
+                }
+                Pin::new(&mut g.inner).poll_frame(cx)
+            }
         }
     }
 
@@ -390,6 +515,7 @@ impl Body for ResponseBody {
             Self::Stream { .. } => false,
             Self::File { remaining, .. } => *remaining == 0,
             Self::Watched(w) => w.inner.is_end_stream(),
+            Self::Guarded(g) => g.inner.is_end_stream(),
         }
     }
 
@@ -400,6 +526,7 @@ impl Body for ResponseBody {
             Self::Stream { .. } => SizeHint::default(),
             Self::File { remaining, .. } => SizeHint::with_exact(*remaining),
             Self::Watched(w) => w.inner.size_hint(),
+            Self::Guarded(g) => g.inner.size_hint(),
         }
     }
 }

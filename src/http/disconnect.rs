@@ -3,9 +3,10 @@
 //! or by registering a callback ([`Disconnect::on_fire`]; Python awaitables are built on it
 //! in `interfaces::py::disconnect`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::body_failure::BodyFailure;
 use crate::bridge::lock;
 
 /// Run once when the client goes away; any thread.
@@ -13,9 +14,10 @@ pub(crate) type OnFire = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Disconnect {
     fired: AtomicBool,
-    /// The engine cut the request short because its body was malformed (and answered 400):
-    /// what the app sees as a disconnect is the client's fault, not the app's.
-    malformed: AtomicBool,
+    /// The engine refused the request body ([`BodyFailure::code`], 0: not refused) and answered
+    /// for the app, or cut its response: what the app sees as a disconnect is the client's
+    /// doing, not the app's.
+    refused: AtomicU8,
     /// Callbacks waiting for the event.
     watchers: Mutex<Vec<OnFire>>,
 }
@@ -24,7 +26,7 @@ impl Disconnect {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             fired: AtomicBool::new(false),
-            malformed: AtomicBool::new(false),
+            refused: AtomicU8::new(0),
             watchers: Mutex::new(Vec::new()),
         })
     }
@@ -33,14 +35,14 @@ impl Disconnect {
         self.fired.load(Ordering::Acquire)
     }
 
-    pub(crate) fn is_malformed(&self) -> bool {
-        self.malformed.load(Ordering::Acquire)
+    /// Why the engine refused the request body, if it did.
+    pub(crate) fn refused(&self) -> Option<BodyFailure> {
+        BodyFailure::from_code(self.refused.load(Ordering::Acquire))
     }
 
-    /// Records that the request body was malformed (see `malformed`); the request flow fires
-    /// the disconnect once it has answered 400.
-    pub(crate) fn mark_malformed(&self) {
-        self.malformed.store(true, Ordering::Release);
+    /// Records why the request body was refused (see `refused`), before the disconnect fires.
+    pub(crate) fn mark_refused(&self, failure: BodyFailure) {
+        self.refused.store(failure.code(), Ordering::Release);
     }
 
     /// Marks the client as gone and runs the callbacks. Any thread; idempotent.

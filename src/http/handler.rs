@@ -8,8 +8,10 @@ use std::time::{Instant, SystemTime};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::admission::{Admission, Refused};
+use super::admission::{Admission, Permit, Refused};
+use super::answer::{wait_answer, Outcome};
 use super::body::{RequestBody, ResponseBody};
+use super::body_failure::{self, BodyFailure, BodyLimits};
 use super::disconnect::{Disconnect, DisconnectGuard};
 use super::forwarded::{self, Forwarded, ProxyTrust};
 use super::max_requests::MaxRequests;
@@ -58,6 +60,8 @@ pub(crate) struct Shared<I> {
     pub(crate) admission: Option<Arc<Admission>>,
     /// `--limit-max-requests`, `None` when off.
     pub(crate) max_requests: Option<MaxRequests>,
+    /// `--max-body-size`, `--body-read-timeout`.
+    pub(crate) body_limits: BodyLimits,
 }
 
 /// Serves one request. A request asking to switch protocols (when the worker serves an
@@ -109,15 +113,18 @@ pub(crate) async fn handle<I: Interface>(
     let mut body = if switch.is_some() {
         RequestBody::Full(bytes::Bytes::new())
     } else {
-        match RequestBody::prefetch(body, &head.headers).await {
+        match RequestBody::prefetch(body, &head.headers, shared.body_limits, h2).await {
             Ok(b) => b,
-            Err(_) => return Ok(status_only(StatusCode::BAD_REQUEST, b"Bad Request")),
+            Err(failure) => {
+                let resp = refuse(&shared.bridge, failure, h2);
+                return Ok(logged(resp, access, permit, &shared.bridge, started));
+            }
         }
     };
     let (tx, rx) = Responder::new(outbox);
     let disconnect = Disconnect::new();
-    let malformed = match &mut body {
-        RequestBody::Stream(s) => Some(s.on_malformed(Arc::clone(&disconnect))),
+    let refused = match &mut body {
+        RequestBody::Stream(s) => Some(s.on_refused(Arc::clone(&disconnect))),
         RequestBody::Full(_) => None,
     };
     let mut guard = DisconnectGuard(Some(Arc::clone(&disconnect)));
@@ -133,66 +140,77 @@ pub(crate) async fn handle<I: Interface>(
         upgrade: switch.is_some(),
     };
     Arc::clone(&shared.interface).dispatch(ctx);
-    // The app's answer (`Err`: it dropped its responder without answering), or `None` when the
-    // request body turned out malformed before the app answered.
-    let answer = match malformed {
-        None => Some(rx.await),
-        Some(mut malformed) => {
-            tokio::pin!(rx);
-            let answer = tokio::select! {
-                biased;
-                // The body the app was reading is broken (e.g. bad chunked framing) and the app
-                // has not answered yet: the request is the client's fault, not the app's.
-                Ok(()) = &mut malformed => None,
-                answer = &mut rx => Some(answer),
-            };
-            // An app that gave up (or answered) because its read failed did so after the body
-            // was found malformed: the 400 wins over its 500.
-            match answer {
-                Some(_) if malformed.try_recv().is_ok() => None,
-                answer => answer,
+    let resp = match (wait_answer(rx, refused).await, switch) {
+        (
+            Outcome::Answer {
+                answer: Ok(ResponsePlan::Switch(accepted)),
+                ..
+            },
+            Some(prepared),
+        ) => prepared.switch(accepted, permit.take()),
+        (
+            Outcome::Answer {
+                answer: Ok(plan),
+                watch,
+            },
+            _,
+        ) => {
+            let mut resp = plan.into_response().await;
+            if head_on_h2 {
+                resp = without_body(resp);
+            }
+            match watch {
+                // The body is still being read: a refusal from now on cuts the response.
+                Some(refused) => resp.map(|b| b.cut_if_refused(refused)),
+                None => resp,
             }
         }
-    };
-    let resp = match (answer, switch) {
-        (Some(Ok(ResponsePlan::Switch(accepted))), Some(prepared)) => prepared.switch(accepted, permit.take()),
-        (Some(Ok(plan)), _) if head_on_h2 => without_body(plan.into_response().await),
-        (Some(Ok(plan)), _) => plan.into_response().await,
-        (Some(Err(_)), _) => internal_error(),
-        (None, _) => {
+        (Outcome::Answer { answer: Err(_), .. }, _) => internal_error(),
+        (Outcome::Refused(failure), _) => {
             // The app is told its client is gone (it stops quietly); a late answer is dropped.
             if let Some(d) = guard.0.take() {
                 d.fire();
             }
-            shared
-                .bridge
-                .log(Level::Debug, || "malformed request body: answered 400".to_owned());
-            let mut resp = status_only(StatusCode::BAD_REQUEST, b"Bad Request: malformed request body");
-            if !h2 {
-                // hyper stops reading a connection whose body framing broke: say it closes.
-                resp.headers_mut()
-                    .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-            }
-            resp
+            refuse(&shared.bridge, failure, h2)
         }
     };
     // The head is out of the app's hands now; a streaming body watches the client itself.
     guard.0.take();
+    Ok(logged(resp, access, permit, &shared.bridge, started))
+}
+
+/// The engine's answer for a refused request body (logged at debug level: the client's doing).
+fn refuse(bridge: &Bridge, failure: BodyFailure, h2: bool) -> Response<ResponseBody> {
+    let resp = body_failure::answer(failure, h2);
+    bridge.log(Level::Debug, || {
+        format!("{}: answered {}", failure.describe(), resp.status().as_u16())
+    });
+    resp
+}
+
+/// `resp`, with its access-log line written and its admission permit given back when its body
+/// is over (so that the line's duration covers a streamed body too, and a response whose client
+/// left is still logged); as is without `--access-log` and `--limit-concurrency`.
+fn logged(
+    resp: Response<ResponseBody>,
+    access: Option<AccessFacts>,
+    permit: Option<Permit>,
+    bridge: &Arc<Bridge>,
+    started: Instant,
+) -> Response<ResponseBody> {
     if access.is_none() && permit.is_none() {
-        return Ok(resp);
+        return resp;
     }
-    // The access line is written when the body is over, so that its duration covers a streamed
-    // body too (and a response whose client left is still logged); the permit goes back then.
     let status = resp.status().as_u16();
-    let bridge = Arc::clone(&shared.bridge);
-    Ok(resp.map(|body| {
+    let bridge = Arc::clone(bridge);
+    resp.map(|body| {
         body.on_end(move || {
             if let Some(facts) = access {
                 facts.emit(&bridge, status, started.elapsed());
             }
             drop(permit);
         })
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! interface-independent request handler that every interface plugs into.
 
 pub(crate) mod admission;
+pub(crate) mod answer;
 pub(crate) mod body;
+pub(crate) mod body_failure;
 pub(crate) mod conn;
 pub(crate) mod default_headers;
 pub(crate) mod disconnect;

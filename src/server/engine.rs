@@ -13,6 +13,7 @@ use super::runtime;
 use crate::bridge::{lock, Bridge, PyCtx};
 use crate::config::EngineConfig;
 use crate::http::admission::Admission;
+use crate::http::body_failure::BodyLimits;
 use crate::http::conn::Protocols;
 use crate::http::default_headers::DefaultHeaders;
 use crate::http::handler::Shared;
@@ -184,6 +185,10 @@ impl Engine {
                 .then(|| Arc::new(WebSockets::new(self.cfg.ws.clone(), Arc::clone(&self.bridge))) as Arc<dyn Upgrade>),
             admission: (self.cfg.limit_concurrency > 0).then(|| Admission::new(self.cfg.limit_concurrency)),
             max_requests: (self.cfg.max_requests > 0).then(|| self.max_requests()),
+            body_limits: BodyLimits {
+                max_size: self.cfg.max_body_size,
+                read_timeout: self.cfg.body_read_timeout,
+            },
         });
         let (shutdown, _) = watch::channel(false);
         let bridge = Arc::clone(&self.bridge);

@@ -74,6 +74,8 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         limit_concurrency=8,
         limit_max_requests=100,
         limit_max_requests_jitter=10,
+        max_body_size=1000,
+        body_read_timeout=5,
     )
 
 

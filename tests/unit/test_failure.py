@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from granian._failure import DISCONNECTED, MALFORMED, RAISED, FailureReporter, caused_by_disconnect
+from granian._failure import DISCONNECTED, RAISED, REFUSED, FailureReporter, caused_by_disconnect
 from granian._granian import ClientDisconnected, RSGIProtocolClosed
 
 
@@ -57,22 +57,28 @@ def test_cause_chains_are_followed_boundedly():
     assert caused_by_disconnect(exc) is False
 
 
+#: What the engine says when it refused a request body (`_refused` of the protocol objects).
+MALFORMED = 'the request body was malformed'
+TOO_LARGE = 'the request body is larger than --max-body-size'
+
+
 @pytest.mark.parametrize(
-    ('malformed', 'disconnected', 'exc', 'level', 'message'),
+    ('refused', 'disconnected', 'exc', 'level', 'message'),
     [
-        (True, False, ValueError('read failed'), logging.DEBUG, MALFORMED),
-        (True, True, ValueError('read failed'), logging.DEBUG, MALFORMED),
-        (False, True, ClientDisconnected('gone'), logging.DEBUG, DISCONNECTED),
-        (False, True, wrapped(ClientDisconnected('gone')), logging.DEBUG, DISCONNECTED),
+        (MALFORMED, False, ValueError('read failed'), logging.DEBUG, REFUSED.format(MALFORMED)),
+        (MALFORMED, True, ValueError('read failed'), logging.DEBUG, REFUSED.format(MALFORMED)),
+        (TOO_LARGE, True, ClientDisconnected('cut'), logging.DEBUG, REFUSED.format(TOO_LARGE)),
+        (None, True, ClientDisconnected('gone'), logging.DEBUG, DISCONNECTED),
+        (None, True, wrapped(ClientDisconnected('gone')), logging.DEBUG, DISCONNECTED),
         # The client left, but the app failed for its own reason: that is an app error.
-        (False, True, ValueError('app bug'), logging.ERROR, RAISED),
+        (None, True, ValueError('app bug'), logging.ERROR, RAISED),
         # An OSError while the client is still there is the app's own I/O failing.
-        (False, False, ClientDisconnected('gone'), logging.ERROR, RAISED),
-        (False, False, ValueError('app bug'), logging.ERROR, RAISED),
+        (None, False, ClientDisconnected('gone'), logging.ERROR, RAISED),
+        (None, False, ValueError('app bug'), logging.ERROR, RAISED),
     ],
 )
-def test_failures_are_logged_by_cause(records, malformed, disconnected, exc, level, message):
-    report()(exc, malformed, disconnected)
+def test_failures_are_logged_by_cause(records, refused, disconnected, exc, level, message):
+    report()(exc, refused, disconnected)
     [record] = records.records
     assert (record.levelno, record.getMessage()) == (level, message)
     assert record.exc_info is not None and record.exc_info[1] is exc

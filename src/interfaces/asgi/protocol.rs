@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{client_gone, misuse, type_name, Iface};
 use crate::http::body::{abort_stream, Chunk, ResponseBody};
+use crate::http::body_failure::BodyFailure;
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
 use crate::http::response::{build, ResponsePlan, ResponseSlot};
@@ -240,11 +241,12 @@ impl AsgiHttpProtocol {
         self.disconnect.is_fired()
     }
 
-    /// Whether the engine answered 400 because the request body was malformed (the app's
-    /// failure to read it is then the client's fault).
+    /// Why the engine refused the request body (malformed, too large, stalled), if it did: it
+    /// answered for the app or cut its response, and the app's failure to read it is then the
+    /// client's doing.
     #[getter]
-    fn _malformed(&self) -> bool {
-        self.disconnect.is_malformed()
+    fn _refused(&self) -> Option<&'static str> {
+        self.disconnect.refused().map(BodyFailure::describe)
     }
 
     /// Called by the worker when the app coroutine has ended. Returns a description of what

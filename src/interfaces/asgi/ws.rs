@@ -266,8 +266,8 @@ impl AsgiWsProtocol {
 
     /// Never: a handshake has no request body (the same face as the HTTP protocol).
     #[getter]
-    fn _malformed(&self) -> bool {
-        false
+    fn _refused(&self) -> Option<&'static str> {
+        None
     }
 
     /// Called by the worker when the app coroutine has ended: a handshake left open is

@@ -16,6 +16,7 @@ use super::body::{body_broken, RsgiBodyIter};
 use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{client_gone, misuse, Iface};
 use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
+use crate::http::body_failure::BodyFailure;
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, Responder, ResponsePlan, ResponseSlot};
 use crate::interfaces::py::body::{AsyncBody, Read};
@@ -207,11 +208,12 @@ impl RsgiHttpProtocol {
         self.disconnect.is_fired()
     }
 
-    /// Whether the engine answered 400 because the request body was malformed (the app's
-    /// failure to read it is then the client's fault).
+    /// Why the engine refused the request body (malformed, too large, stalled), if it did: it
+    /// answered for the app or cut its response, and the app's failure to read it is then the
+    /// client's doing.
     #[getter]
-    fn _malformed(&self) -> bool {
-        self.disconnect.is_malformed()
+    fn _refused(&self) -> Option<&'static str> {
+        self.disconnect.refused().map(BodyFailure::describe)
     }
 
     /// Finishes when the client has disconnected.

@@ -121,8 +121,8 @@ impl RsgiWsProtocol {
 
     /// Never: a handshake has no request body (the same face as the HTTP protocol).
     #[getter]
-    fn _malformed(&self) -> bool {
-        false
+    fn _refused(&self) -> Option<&'static str> {
+        None
     }
 
     /// Called by the worker when the app has returned (or raised).

@@ -77,7 +77,7 @@ pub(crate) struct WsgiPool {
 impl WsgiPool {
     /// `app`: the WSGI callable; `environ`: the keys every request shares (copied per
     /// request); `file_wrapper`: the `wsgi.file_wrapper` class; `report`: logs an
-    /// application failure (`report(exc, malformed, disconnected)`); `threads`: the most pool threads; `idle_timeout`: seconds before
+    /// application failure (`report(exc, refused, disconnected)`); `threads`: the most pool threads; `idle_timeout`: seconds before
     /// an idle thread stops; `url_path_prefix`: the mount point (`SCRIPT_NAME`).
     #[new]
     #[pyo3(signature = (app, environ, file_wrapper, report, threads, idle_timeout, url_path_prefix=None))]

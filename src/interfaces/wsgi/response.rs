@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use crate::bridge::lock;
 use crate::error::{client_gone, misuse, type_name, Iface};
 use crate::http::body::{abort_stream, Chunk, ResponseBody};
+use crate::http::body_failure::BodyFailure;
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{internal_error, Responder, ResponsePlan};
 
@@ -236,9 +237,9 @@ impl StartResponse {
     }
 
     /// Whether the client is known to be gone.
-    /// Whether the engine answered 400 because the request body was malformed.
-    pub(super) fn body_malformed(&self) -> bool {
-        self.disconnect.is_malformed()
+    /// Why the engine refused the request body (malformed, too large, stalled), if it did.
+    pub(super) fn body_refused(&self) -> Option<&'static str> {
+        self.disconnect.refused().map(BodyFailure::describe)
     }
 
     pub(super) fn client_gone(&self) -> bool {

@@ -29,7 +29,7 @@ pub(super) struct AppObjects {
     pub(super) environ: Py<PyDict>,
     /// `wsgi.file_wrapper`: results of exactly this type may be sent by the engine.
     pub(super) file_wrapper: Py<PyType>,
-    /// `report(exc, malformed, disconnected)`: logs an application failure
+    /// `report(exc, refused, disconnected)`: logs an application failure
     /// (`granian._failure.FailureReporter`).
     pub(super) report: Py<PyAny>,
 }
@@ -123,7 +123,7 @@ fn report(py: Python<'_>, objs: &AppObjects, sr: &StartResponse, err: PyErr) {
     // `wsgi.input` raises `ClientDisconnected` when the upload broke off: the client is gone
     // even if no response write noticed it yet.
     let gone = sr.client_gone() || err.is_instance_of::<ClientDisconnected>(py);
-    let reported = objs.report.call1(py, (err.into_value(py), sr.body_malformed(), gone));
+    let reported = objs.report.call1(py, (err.into_value(py), sr.body_refused(), gone));
     if let Err(e) = reported {
         e.print(py);
     }
