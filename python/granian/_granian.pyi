@@ -102,9 +102,11 @@ class Engine:
         (required when that is not 0)."""
     def _drain(self) -> None: ...
     def stop(self) -> None:
-        """Begin a graceful stop (idempotent); `on_stopped` is called when it is done."""
+        """Begin a graceful stop (idempotent): stop accepting, let connections finish, cut
+        them at the graceful timeout; `on_stopped` is called once no connection is left."""
     def join(self) -> None:
-        """Wait for the runtime threads to exit."""
+        """Let the runtime threads end (they serve what apps await until then), wait for them
+        and run the last jobs they queued."""
 
 def check_engine_settings(settings: dict[str, Any]) -> None:
     """Read `settings` as `Engine(fd, settings)` does, without starting anything (ValueError if not accepted)."""

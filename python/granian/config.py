@@ -225,6 +225,15 @@ class Config:
         min=1,
         max=1800,
     )
+    graceful_timeout: int = _s(
+        30,
+        '--graceful-timeout',
+        'On stop, let in-flight requests finish this long, then cut them (0: at once).',
+        kind='duration',
+        min=0,
+        max=1800,
+        flag_aliases=('--timeout-graceful-shutdown',),
+    )
     factory: bool = _s(False, '--factory', 'Call the target with no arguments to get the app.', kind='bool')
     working_dir: str | None = _s(None, '--working-dir', 'Directory put first on sys.path.', kind='dir')
     env_files: tuple[str, ...] = _s(

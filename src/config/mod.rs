@@ -139,6 +139,9 @@ pub(crate) struct EngineConfig {
     pub(crate) max_body_size: Option<u64>,
     /// `--body-read-timeout`: longest wait for more of a request body; `None`: no limit.
     pub(crate) body_read_timeout: Option<Duration>,
+    /// `--graceful-timeout`: how long a stopping worker lets connections finish before it
+    /// cuts them (zero: at once). See `http::drain`.
+    pub(crate) graceful_timeout: Duration,
 }
 
 impl EngineConfig {
@@ -173,6 +176,7 @@ impl FromSettings for EngineConfig {
             max_requests: s.get("max_requests")?,
             max_body_size: s.get("max_body_size")?,
             body_read_timeout: s.get("body_read_timeout")?,
+            graceful_timeout: s.get("graceful_timeout")?,
         })
     }
 }
@@ -287,6 +291,7 @@ mod tests {
                 limit_concurrency=64,
                 max_requests=1000,
                 max_body_size=None, body_read_timeout=td(seconds=30),
+                graceful_timeout=td(seconds=3),
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );
@@ -321,6 +326,7 @@ mod tests {
             assert!(cfg.trusted_proxies.is_some());
             assert_eq!(cfg.max_body_size, None);
             assert_eq!(cfg.body_read_timeout, Some(Duration::from_secs(30)));
+            assert_eq!(cfg.graceful_timeout, Duration::from_secs(3));
         });
     }
 

@@ -9,6 +9,7 @@
 //! progress at once: one accepted just before the stop whose request is not read yet, or a
 //! keep-alive connection whose next request is on its way; both requests would fail.) HTTP/2
 //! connections get GOAWAY at once: in-flight streams finish and clients know to retry others.
+//! A connection still open at the graceful timeout is dropped where it stands (`drain.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,11 +24,12 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
 use super::default_headers::DefaultHeaders;
 use super::admission::Refused;
+use super::drain::Token;
 use super::error_head::StampServer;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
@@ -115,8 +117,6 @@ pub(crate) struct ConnCtx<I> {
     pub(crate) shared: Arc<Shared<I>>,
     pub(crate) protocols: Arc<Protocols>,
     pub(crate) shutdown: watch::Receiver<bool>,
-    /// Dropped when the connection ends; the worker waits for all of them on shutdown.
-    pub(crate) alive: mpsc::Sender<()>,
     /// Where the app's responses come back to this runtime.
     pub(crate) outbox: Arc<Outbox>,
 }
@@ -248,18 +248,21 @@ async fn drive<C: Graceful>(
     conn.await
 }
 
+/// Serves a connection on its own task. `alive` is held until it ends: the drain waits for it
+/// and, at the graceful timeout, drops it wherever it stands (handshake, request, response;
+/// see `drain.rs`).
 pub(crate) fn spawn_connection<I: Interface>(
     stream: Stream,
     info: Arc<ConnInfo>,
     permit: OwnedSemaphorePermit,
     ctx: ConnCtx<I>,
+    alive: Token,
 ) {
-    tokio::spawn(async move {
+    tokio::spawn(alive.unless_cut(async move {
         let ConnCtx {
             shared,
             protocols,
             mut shutdown,
-            alive,
             outbox,
         } = ctx;
         let bridge = Arc::clone(&shared.bridge);
@@ -333,9 +336,12 @@ pub(crate) fn spawn_connection<I: Interface>(
             bridge.log(Level::Debug, || format!("connection closed with error: {e}"));
         }
         drop(permit);
-        drop(alive);
-    });
+    }));
 }
+
+#[cfg(test)]
+#[path = "conn_drain_tests.rs"]
+mod drain_tests;
 
 #[cfg(test)]
 mod tests {

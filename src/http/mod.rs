@@ -8,6 +8,7 @@ pub(crate) mod body_failure;
 pub(crate) mod conn;
 pub(crate) mod default_headers;
 pub(crate) mod disconnect;
+pub(crate) mod drain;
 pub(crate) mod error_head;
 pub(crate) mod forwarded;
 pub(crate) mod handler;

@@ -17,9 +17,10 @@ fn is_connection_error(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(libc::EPROTO)
 }
 
-/// Accepts connections until `shutdown` flips, handing each to `serve` with a semaphore permit
-/// held for the connection's lifetime: beyond `backpressure` connections the loop stops
-/// accepting and new clients wait in the kernel backlog; none is refused.
+/// Accepts connections until `shutdown` is true (at once if it already is), handing each to
+/// `serve` with a semaphore permit held for the connection's lifetime: beyond `backpressure`
+/// connections the loop stops accepting and new clients wait in the kernel backlog; none is
+/// refused.
 pub(crate) async fn accept_loop<F>(
     listener: Listener,
     scheme: &'static str,
@@ -34,7 +35,7 @@ pub(crate) async fn accept_loop<F>(
     loop {
         let permit = tokio::select! {
             biased;
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|stop| *stop) => return,
             p = permits.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => return,
@@ -42,7 +43,7 @@ pub(crate) async fn accept_loop<F>(
         };
         let accepted = tokio::select! {
             biased;
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|stop| *stop) => return,
             r = listener.accept(&server, scheme) => r,
         };
         match accepted {

@@ -30,7 +30,9 @@ pub(crate) enum Listener {
 }
 
 /// Duplicates `fd` so each runtime owns its descriptor (closing one never closes another's).
-fn dup(fd: RawFd) -> io::Result<socket2::Socket> {
+/// Done on the thread starting the engine, so that its caller may close `fd` right after (a
+/// stopping worker then leaves no listening descriptor open once its accept loops end).
+pub(crate) fn dup(fd: RawFd) -> io::Result<socket2::Socket> {
     // SAFETY: F_DUPFD_CLOEXEC on a caller-provided fd; the result is checked before use.
     let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if new < 0 {
@@ -41,9 +43,9 @@ fn dup(fd: RawFd) -> io::Result<socket2::Socket> {
 }
 
 impl Listener {
-    /// Wraps a duplicate of the inherited listening socket `fd`. Must run inside a runtime.
-    pub(crate) fn from_fd(fd: RawFd) -> io::Result<Self> {
-        let sock = dup(fd)?;
+    /// Wraps a duplicate ([`dup`]) of the inherited listening socket. Must run inside a
+    /// runtime.
+    pub(crate) fn from_socket(sock: socket2::Socket) -> io::Result<Self> {
         sock.set_nonblocking(true)?;
         let local = sock.local_addr()?;
         if local.is_unix() {

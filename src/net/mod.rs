@@ -4,4 +4,4 @@ mod accept;
 mod listener;
 
 pub(crate) use accept::accept_loop;
-pub(crate) use listener::{ConnInfo, Listener, Stream};
+pub(crate) use listener::{dup, ConnInfo, Listener, Stream};

@@ -16,6 +16,7 @@ use crate::http::admission::Admission;
 use crate::http::body_failure::BodyLimits;
 use crate::http::conn::Protocols;
 use crate::http::default_headers::DefaultHeaders;
+use crate::http::drain::Drain;
 use crate::http::handler::Shared;
 use crate::http::max_requests::MaxRequests;
 use crate::http::upgrade::Upgrade;
@@ -57,7 +58,9 @@ pub(crate) fn check_engine_settings(settings: &Bound<'_, PyAny>) -> PyResult<()>
 }
 
 struct Running {
-    shutdown: watch::Sender<bool>,
+    drain: Arc<Drain>,
+    /// Lets the runtimes end (see `runtime::start`); dropping it does too.
+    release: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -150,16 +153,22 @@ impl Engine {
     }
 
     /// Begins a graceful stop: no new connections, in-flight requests finish, idle keep-alive
-    /// connections close; `on_stopped` is called when all is done. Idempotent.
+    /// connections close, WebSockets are closed with 1001; what is still running at the
+    /// graceful timeout is cut. `on_stopped` is called once no connection is left. Idempotent.
     fn stop(&self) {
         if let Some(r) = lock(&self.running).as_ref() {
-            let _ = r.shutdown.send(true);
+            r.drain.stop();
         }
     }
 
-    /// Waits for the runtime threads to exit (after `on_stopped`) and unregisters the eventfd.
+    /// Lets the runtimes end (after `on_stopped`: until then they still serve what apps await,
+    /// e.g. a cancelled task's last `send`), waits for their threads, runs the jobs they queued
+    /// last (access lines, disconnect notices) and unregisters the eventfd.
     fn join(&self, py: Python<'_>) -> PyResult<()> {
-        let threads = lock(&self.running).as_mut().map(|r| std::mem::take(&mut r.threads));
+        let threads = lock(&self.running).as_mut().map(|r| {
+            r.release.send_replace(true);
+            std::mem::take(&mut r.threads)
+        });
         if let Some(threads) = threads {
             py.detach(|| {
                 for t in threads {
@@ -168,6 +177,7 @@ impl Engine {
             });
         }
         if let Some(ctx) = self.ctx.get(py) {
+            self.bridge.drain(py, ctx);
             let _ = ctx.event_loop.call_method1(py, "remove_reader", (self.bridge.fd(),));
         }
         Ok(())
@@ -176,13 +186,19 @@ impl Engine {
 
 impl Engine {
     fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool, ws: bool) -> PyResult<()> {
+        let drain = Drain::new(self.cfg.graceful_timeout);
         let shared = Arc::new(Shared {
             interface: Arc::new(interface),
             bridge: Arc::clone(&self.bridge),
             access_log,
             proxies: self.cfg.trusted_proxies.clone(),
-            upgrade: ws
-                .then(|| Arc::new(WebSockets::new(self.cfg.ws.clone(), Arc::clone(&self.bridge))) as Arc<dyn Upgrade>),
+            upgrade: ws.then(|| {
+                Arc::new(WebSockets::new(
+                    self.cfg.ws.clone(),
+                    Arc::clone(&self.bridge),
+                    Arc::clone(&drain),
+                )) as Arc<dyn Upgrade>
+            }),
             admission: (self.cfg.limit_concurrency > 0).then(|| Admission::new(self.cfg.limit_concurrency)),
             max_requests: (self.cfg.max_requests > 0).then(|| self.max_requests()),
             body_limits: BodyLimits {
@@ -190,7 +206,7 @@ impl Engine {
                 read_timeout: self.cfg.body_read_timeout,
             },
         });
-        let (shutdown, _) = watch::channel(false);
+        let release = watch::channel(false).0;
         let bridge = Arc::clone(&self.bridge);
         let on_done = move || {
             bridge.push(Box::new(|py, ctx| {
@@ -208,9 +224,13 @@ impl Engine {
         let defaults = DefaultHeaders::new(self.cfg.server_header, &self.cfg.response_headers)
             .map_err(|e| PyValueError::new_err(format!("engine setting 'response_headers': {e}")))?;
         let protocols = Protocols::new(&self.cfg, tls, ws, defaults);
-        let threads = runtime::start(self.fd, &self.cfg, shared, protocols, &shutdown, on_done)
-            .map_err(|e| PyOSError::new_err(format!("cannot start runtime threads: {e}")))?;
-        *lock(&self.running) = Some(Running { shutdown, threads });
+        let threads = runtime::start(self.fd, &self.cfg, shared, protocols, &drain, &release, on_done)
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        *lock(&self.running) = Some(Running {
+            drain,
+            release,
+            threads,
+        });
         Ok(())
     }
 

@@ -6,66 +6,72 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
 use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, RuntimeMode};
 use crate::http::conn::{spawn_connection, ConnCtx, Protocols};
+use crate::http::drain::Drain;
 use crate::http::handler::{Interface, Shared};
-use crate::net::{accept_loop, Listener};
+use crate::net::{accept_loop, dup, Listener};
 
-/// Serves the listening socket until `shutdown`, then waits for every connection to finish.
+/// Serves the listening socket until the drain stops it, then settles the drain: waits for
+/// every connection to finish, cutting them at the graceful timeout.
 async fn serve<I: Interface>(
-    fd: RawFd,
+    socket: socket2::Socket,
     shared: Arc<Shared<I>>,
     protocols: Arc<Protocols>,
     permits: Arc<Semaphore>,
-    shutdown: watch::Receiver<bool>,
+    drain: Arc<Drain>,
 ) {
     let bridge = Arc::clone(&shared.bridge);
-    let listener = match Listener::from_fd(fd) {
+    let listener = match Listener::from_socket(socket) {
         Ok(l) => l,
         Err(e) => {
-            bridge.log(Level::Error, || {
-                format!("cannot use the listening socket (fd {fd}): {e}")
-            });
+            bridge.log(Level::Error, || format!("cannot use the listening socket: {e}"));
             return;
         }
     };
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let conn_shutdown = shutdown.clone();
     let scheme = protocols.scheme();
     let outbox = Outbox::start();
     accept_loop(
         listener,
         scheme,
         permits,
-        shutdown,
+        drain.stopping(),
         Arc::clone(&bridge),
         |stream, info, permit| {
             let ctx = ConnCtx {
                 shared: Arc::clone(&shared),
                 protocols: Arc::clone(&protocols),
-                shutdown: conn_shutdown.clone(),
-                alive: alive_tx.clone(),
+                shutdown: drain.stopping(),
                 outbox: Arc::clone(&outbox),
             };
-            spawn_connection(stream, info, permit, ctx);
+            spawn_connection(stream, info, permit, ctx, drain.track());
         },
     )
     .await;
-    drop(alive_tx);
-    // `recv` yields None once every connection task dropped its sender.
-    let _ = alive_rx.recv().await;
+    drain
+        .settle(|left| {
+            bridge.log(Level::Warning, || {
+                format!("Graceful timeout reached: cutting {left} connection(s) still open")
+            });
+        })
+        .await;
 }
 
-/// Starts the runtime threads. `on_all_done` runs once, on the last thread to finish.
+/// Starts the runtime threads, each on its own duplicate of the listening socket `fd` (taken
+/// here: the caller may close `fd` once this returns). `on_all_done` runs once, on the last
+/// runtime to settle its drain (every connection over). Each runtime then keeps running (the
+/// tasks an app still awaits are served) until `release` flips or its sender is dropped; then
+/// its thread exits.
 pub(crate) fn start<I: Interface>(
     fd: RawFd,
     cfg: &EngineConfig,
     shared: Arc<Shared<I>>,
     protocols: Protocols,
-    shutdown: &watch::Sender<bool>,
+    drain: &Arc<Drain>,
+    release: &watch::Sender<bool>,
     on_all_done: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let protocols = Arc::new(protocols);
@@ -77,14 +83,26 @@ pub(crate) fn start<I: Interface>(
     let remaining = Arc::new(AtomicUsize::new(count));
     let on_all_done = Arc::new(std::sync::Mutex::new(Some(on_all_done)));
     let mut handles = Vec::with_capacity(count);
-    for i in 0..count {
+    let sockets = (0..count)
+        .map(|_| dup(fd))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot use the listening socket (fd {fd}): {e}")))?;
+    for (i, socket) in sockets.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
         let protocols = Arc::clone(&protocols);
         let permits = Arc::clone(&permits);
-        let rx = shutdown.subscribe();
+        let drain = Arc::clone(drain);
+        let mut release = release.subscribe();
         let remaining = Arc::clone(&remaining);
         let on_all_done = Arc::clone(&on_all_done);
         let blocking = cfg.runtime_blocking_threads;
+        let done = move || {
+            if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if let Some(f) = crate::bridge::lock(&on_all_done).take() {
+                    f();
+                }
+            }
+        };
         let handle = std::thread::Builder::new()
             .name(format!("granian-rt-{i}"))
             .spawn(move || {
@@ -106,17 +124,20 @@ pub(crate) fn start<I: Interface>(
                 };
                 match rt {
                     Ok(rt) => {
-                        rt.block_on(serve(fd, shared, protocols, permits, rx));
+                        rt.block_on(async move {
+                            serve(socket, shared, protocols, permits, drain).await;
+                            done();
+                            let _ = release.wait_for(|r| *r).await;
+                        });
                         rt.shutdown_background();
                     }
-                    Err(e) => bridge.log(Level::Error, || format!("cannot start the tokio runtime: {e}")),
-                }
-                if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    if let Some(f) = crate::bridge::lock(&on_all_done).take() {
-                        f();
+                    Err(e) => {
+                        bridge.log(Level::Error, || format!("cannot start the tokio runtime: {e}"));
+                        done();
                     }
                 }
-            })?;
+            })
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start runtime threads: {e}")))?;
         handles.push(handle);
     }
     Ok(handles)

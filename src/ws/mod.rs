@@ -27,6 +27,7 @@ use hyper::body::Incoming;
 use crate::bridge::Bridge;
 use crate::http::admission::Permit;
 use crate::http::body::ResponseBody;
+use crate::http::drain::Drain;
 use crate::http::response::{build, internal_error};
 use crate::http::upgrade::{Prepared, Upgrade};
 
@@ -58,6 +59,7 @@ struct Handshake {
     upgrade: yawc::UpgradeFut,
     cfg: Arc<WsConfig>,
     bridge: Arc<Bridge>,
+    drain: Arc<Drain>,
 }
 
 fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
@@ -98,13 +100,17 @@ fn options(cfg: &WsConfig) -> yawc::Options {
 pub(crate) struct WebSockets {
     cfg: Arc<WsConfig>,
     bridge: Arc<Bridge>,
+    /// The worker's graceful stop: sessions are tracked by it, say "going away" when it
+    /// begins and are cut at its timeout.
+    drain: Arc<Drain>,
 }
 
 impl WebSockets {
-    pub(crate) fn new(cfg: WsConfig, bridge: Arc<Bridge>) -> Self {
+    pub(crate) fn new(cfg: WsConfig, bridge: Arc<Bridge>, drain: Arc<Drain>) -> Self {
         Self {
             cfg: Arc::new(cfg),
             bridge,
+            drain,
         }
     }
 }
@@ -122,6 +128,7 @@ impl Upgrade for WebSockets {
                 upgrade,
                 cfg: Arc::clone(&self.cfg),
                 bridge: Arc::clone(&self.bridge),
+                drain: Arc::clone(&self.drain),
             })),
             Err(e) => Err(format!("invalid WebSocket handshake: {e}")),
         })
@@ -141,6 +148,7 @@ impl Prepared for Handshake {
             upgrade,
             cfg,
             bridge,
+            drain,
         } = *self;
         let (parts, _) = response.into_parts();
         let mut headers = parts.headers;
@@ -150,9 +158,11 @@ impl Prepared for Handshake {
         if let Some(sub) = accept.subprotocol {
             headers.insert(SEC_WEBSOCKET_PROTOCOL, sub);
         }
+        // Tracked from here, while the request's connection still is (see `Drain::track`).
+        let alive = drain.track();
         let ends = accept.ends;
         tokio::spawn(async move {
-            session::run(upgrade, ends, cfg, bridge).await;
+            let _ = alive.unless_cut(session::run(upgrade, ends, cfg, bridge, &drain)).await;
             drop(permit);
         });
         build(parts.status, headers, ResponseBody::full(Bytes::new()))

@@ -6,6 +6,7 @@
 //! client that only sends never deadlock); no further frame is read until it is taken, so a
 //! slow app slows its client down through TCP instead of filling memory.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use super::assemble::{Assembled, Assembler};
 use super::channel::{Command, Event, SessionEnds};
 use super::WsConfig;
 use crate::bridge::{Bridge, Level};
+use crate::http::drain::Drain;
 
 /// How long, after a close frame was sent, the peer has to answer with its own.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,7 +35,18 @@ const NO_STATUS: u16 = 1005;
 /// [`Assembler`], so every protocol error is ours to answer with a close frame.
 type Ws = yawc::streaming::Streaming<yawc::HttpStream>;
 
-pub(super) async fn run(upgrade: yawc::UpgradeFut, ends: SessionEnds, cfg: Arc<WsConfig>, bridge: Arc<Bridge>) {
+/// Close code and reason sent to every open session when the worker stops (RFC 6455 §7.4.1).
+const GOING_AWAY: (u16, &str) = (1001, "going away");
+
+/// Serves one session until it closes. When the worker stops (`drain`), the session closes
+/// with [`GOING_AWAY`] and the app is told that code.
+pub(super) async fn run(
+    upgrade: yawc::UpgradeFut,
+    ends: SessionEnds,
+    cfg: Arc<WsConfig>,
+    bridge: Arc<Bridge>,
+    drain: &Drain,
+) {
     let SessionEnds { events, commands } = ends;
     let ws = match upgrade.await {
         Ok(ws) => ws.into_streaming(),
@@ -50,7 +63,7 @@ pub(super) async fn run(upgrade: yawc::UpgradeFut, ends: SessionEnds, cfg: Arc<W
         assembler: Assembler::new(cfg.max_message_size),
         cfg,
     }
-    .serve()
+    .serve(drain.stopped())
     .await;
     bridge.log(Level::Debug, || format!("WebSocket closed ({code})"));
 }
@@ -64,8 +77,10 @@ struct Session {
 }
 
 impl Session {
-    /// Serves until the connection is over; returns the close code the app was told.
-    async fn serve(mut self) -> u16 {
+    /// Serves until the connection is over or `stopping` resolves; returns the close code the
+    /// app was told.
+    async fn serve(mut self, stopping: impl Future<Output = ()>) -> u16 {
+        tokio::pin!(stopping);
         let mut pending: Option<Event> = None;
         let interval = self.cfg.ping_interval;
         let pong_timeout = self.cfg.ping_timeout;
@@ -147,6 +162,7 @@ impl Session {
                         }
                     }
                 }
+                () = &mut stopping => break (GOING_AWAY.0, Some(GOING_AWAY.1.to_owned())),
                 // Not while a message waits for the app: no frame is read then, pongs included.
                 () = &mut pong, if awaiting_pong && pong_timeout.is_some() && pending.is_none() => {
                     // No pong in time: the peer is gone or stuck; drop the connection.

@@ -494,3 +494,30 @@ def test_python_m_granian_and_cheap_import():
     assert (version.returncode, version.stdout) == (0, 'granian 0.1.0\n')
     code = 'import sys, granian, granian.cli, granian.config; assert "granian._granian" not in sys.modules'
     assert subprocess.run([sys.executable, '-c', code], env=env, timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ('args', 'env'),
+    [
+        (['--graceful-timeout', '1m'], None),
+        (['--timeout-graceful-shutdown', '60'], None),  # uvicorn's name
+        ([], {'GRANIAN_GRACEFUL_TIMEOUT': '60'}),
+    ],
+    ids=['flag', 'uvicorn-alias', 'env'],
+)
+def test_graceful_timeout_as_flag_alias_and_env_var(served, args, env):
+    result = invoke(*args, 'main:app', env=env)
+    assert result.exit_code == 0, result.output
+    assert served.configs[0].graceful_timeout == 60
+
+
+def test_graceful_timeout_default_and_bad_values(served):
+    assert invoke('main:app').exit_code == 0
+    assert served.configs[0].graceful_timeout == 30
+    result = invoke('--graceful-timeout', 'soon', 'main:app')
+    assert result.exit_code == 2
+    assert "Invalid value for '--graceful-timeout'" in result.output
+    assert "'soon' is not a valid duration" in result.output
+    result = invoke('main:app', env={'GRANIAN_GRACEFUL_TIMEOUT': '-5'})
+    assert result.exit_code == 2
+    assert "Invalid value for 'GRANIAN_GRACEFUL_TIMEOUT'" in result.output

@@ -169,6 +169,14 @@ def test_missing_paths_are_reported(tmp_path):
         ),
         ({'workers_kill_timeout': '5x'}, "Invalid value for 'workers_kill_timeout': '5x' is not a valid duration"),
         (
+            {'graceful_timeout': -1},
+            "Invalid value for 'graceful_timeout': '-1' is less than the minimum allowed value of 0 seconds",
+        ),
+        (
+            {'graceful_timeout': '1h'},
+            "Invalid value for 'graceful_timeout': '1h' is greater than the maximum allowed value of 1800 seconds",
+        ),
+        (
             {'http1_settings': HTTP1Settings(max_buffer_size=10)},
             "Invalid value for 'http1_settings.max_buffer_size': 10 is not in the range x>=8192.",
         ),
@@ -531,3 +539,9 @@ def test_response_headers_keyword_refuses_what_a_header_cannot_be(value):
     with pytest.raises(ConfigurationError, match='header') as exc:
         build_config('app:app', response_headers=[value])
     assert exc.value.option == 'response_headers'
+
+
+def test_graceful_timeout_defaults_to_30s_and_takes_durations_and_zero():
+    assert build_config('main:app').graceful_timeout == 30
+    assert build_config('main:app', graceful_timeout='2m').graceful_timeout == 120
+    assert build_config('main:app', graceful_timeout=0).graceful_timeout == 0

@@ -181,6 +181,8 @@ def test_durations_cross_as_timedeltas(tls_files):
     assert default['http2']['keep_alive_interval'] is None
     assert default['http2']['keep_alive_timeout'] == timedelta(seconds=20)
     assert default['ws']['ping_interval'] == default['ws']['ping_timeout'] == timedelta(seconds=20)
+    assert default['graceful_timeout'] == timedelta(seconds=30)
+    assert build_config('main:app', graceful_timeout=0).engine_settings()['graceful_timeout'] == timedelta(0)
     settings = everything_set('rsgi', tls_files).engine_settings()
     assert settings['http1']['header_read_timeout'] == timedelta(milliseconds=1500)
     assert settings['http2']['keep_alive_interval'] == timedelta(milliseconds=500)
