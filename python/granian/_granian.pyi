@@ -297,7 +297,9 @@ class WSGIPool:
     @property
     def threads(self) -> int:
         """Threads alive now."""
-    def shutdown(self) -> None: ...
+    def shutdown(self, timeout: float | None = None) -> int:
+        """Stop the threads after their request, waiting up to `timeout` seconds (None: no
+        limit); returns how many are still inside the application."""
 
 @final
 class WSGIInput:

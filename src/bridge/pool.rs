@@ -52,6 +52,9 @@ struct State<J> {
     tokens: usize,
     stopping: bool,
     next_id: usize,
+    /// OS threads started and not yet at their very end (detached from the interpreter);
+    /// `Pool::shutdown` waits for this to reach zero.
+    live: usize,
 }
 
 /// What `submit` (or a popping thread) must do once the lock is released.
@@ -72,6 +75,7 @@ impl<J> State<J> {
             tokens: 0,
             stopping: false,
             next_id: 0,
+            live: 0,
         }
     }
 
@@ -104,6 +108,8 @@ pub(crate) struct Pool<W: Worker> {
     worker: W,
     state: Mutex<State<W::Job>>,
     wake: Condvar,
+    /// Notified (under `state`) each time a thread ends.
+    ended: Condvar,
     max_threads: usize,
     idle_timeout: Duration,
     name: &'static str,
@@ -116,6 +122,7 @@ impl<W: Worker> Pool<W> {
             worker,
             state: Mutex::new(State::new()),
             wake: Condvar::new(),
+            ended: Condvar::new(),
             max_threads: max_threads.max(1),
             idle_timeout,
             name,
@@ -153,6 +160,7 @@ impl<W: Worker> Pool<W> {
     }
 
     fn spawn(self: &Arc<Self>, id: usize) -> std::io::Result<()> {
+        lock(&self.state).live += 1;
         let this = Arc::clone(self);
         let res = std::thread::Builder::new()
             .name(format!("{}-{id}", self.name))
@@ -170,6 +178,7 @@ impl<W: Worker> Pool<W> {
                 let mut st = lock(&self.state);
                 st.threads -= 1;
                 st.searching -= 1;
+                st.live -= 1;
                 Err(e)
             }
         }
@@ -200,6 +209,8 @@ impl<W: Worker> Pool<W> {
             }
             drop(local);
         });
+        lock(&self.state).live -= 1;
+        self.ended.notify_all();
     }
 
     /// Pops the next job (GIL held); with none, books this thread as sleeping.
@@ -252,20 +263,43 @@ impl<W: Worker> Pool<W> {
         }
     }
 
-    /// Stops every thread after its current job and waits for them (call without the GIL).
-    /// Jobs still queued are dropped.
-    pub(crate) fn shutdown(&self) -> Vec<W::Job> {
-        let dropped = {
+    /// Stops every thread after its current job and waits for them (call without the GIL),
+    /// for at most `timeout` (`None`: as long as it takes). Jobs still queued are dropped.
+    /// Returns them, and how many threads were still running a job at the timeout: those are
+    /// left to finish on their own (no thread can be stopped from outside).
+    pub(crate) fn shutdown(&self, timeout: Option<Duration>) -> (Vec<W::Job>, usize) {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (dropped, left) = {
             let mut st = lock(&self.state);
             st.stopping = true;
-            std::mem::take(&mut st.queue)
+            let dropped = std::mem::take(&mut st.queue);
+            self.wake.notify_all();
+            while st.live > 0 {
+                st = match deadline {
+                    None => self.ended.wait(st).unwrap_or_else(|e| e.into_inner()),
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        self.ended
+                            .wait_timeout(st, deadline - now)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|e| e.into_inner().0)
+                    }
+                };
+            }
+            (dropped, st.live)
         };
-        self.wake.notify_all();
-        let handles = std::mem::take(&mut *lock(&self.handles));
+        let mut handles = std::mem::take(&mut *lock(&self.handles));
+        if left > 0 {
+            // Only the threads that ended are joined; the others are detached.
+            handles.retain(|h| h.is_finished());
+        }
         for h in handles {
             let _ = h.join();
         }
-        dropped.into()
+        (dropped.into(), left)
     }
 
     /// Threads alive now.
@@ -351,7 +385,7 @@ mod tests {
             }
         }
         assert_eq!(p.threads(), 1);
-        p.shutdown();
+        p.shutdown(None);
         assert_eq!(p.threads(), 0);
     }
 
@@ -380,7 +414,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(done_rx.recv_timeout(Duration::from_secs(5)).unwrap(), "blocked");
         }
-        p.shutdown();
+        p.shutdown(None);
     }
 
     #[test]
@@ -400,7 +434,7 @@ mod tests {
             .collect();
         got.sort_unstable();
         assert_eq!(got, (0..20).collect::<Vec<_>>());
-        p.shutdown();
+        p.shutdown(None);
     }
 
     #[test]
@@ -418,13 +452,33 @@ mod tests {
         submit(&p, move || tx.send(()).unwrap());
         rx.recv_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(p.worker().inits.load(Ordering::SeqCst), 2);
-        p.shutdown();
+        p.shutdown(None);
+    }
+
+    #[test]
+    fn shutdown_waits_for_running_jobs_up_to_its_timeout_then_leaves_them() {
+        let p = pool(2, Duration::from_secs(30));
+        let (started_tx, started) = mpsc::channel();
+        let (release_tx, release) = mpsc::channel::<()>();
+        let quick = started_tx.clone();
+        submit(&p, move || {
+            started_tx.send(()).unwrap();
+            let _ = release.recv();
+        });
+        submit(&p, move || quick.send(()).unwrap());
+        started.recv_timeout(Duration::from_secs(5)).unwrap();
+        started.recv_timeout(Duration::from_secs(5)).unwrap();
+        let (_, left) = p.shutdown(Some(Duration::from_millis(50)));
+        assert_eq!(left, 1, "the stuck job's thread is left running");
+        release_tx.send(()).unwrap();
+        let (_, left) = p.shutdown(Some(Duration::from_secs(5)));
+        assert_eq!(left, 0, "released, it ends");
     }
 
     #[test]
     fn shutdown_refuses_new_jobs() {
         let p = pool(1, Duration::from_secs(30));
-        p.shutdown();
+        p.shutdown(None);
         assert!(matches!(p.submit(Box::new(|| {})), Err(SubmitError::Stopped(_))));
     }
 }

@@ -8,8 +8,9 @@
 //!
 //! `granian.wsgi.setup` builds a [`WsgiPool`] (the application, the constant part of `environ`,
 //! the pool limits) and passes it to `Engine.serve` as the handler; the worker calls
-//! `WsgiPool.shutdown()` once the engine has stopped, so no pool thread outlives the
-//! interpreter.
+//! `WsgiPool.shutdown(timeout)` once the engine has stopped. A thread still inside the
+//! application after that timeout cannot be stopped: the worker then exits without finalising
+//! the interpreter (see `granian.server.worker`).
 
 mod environ;
 mod file;
@@ -118,12 +119,20 @@ impl WsgiPool {
         self.pool.threads()
     }
 
-    /// Stops the pool: each thread finishes its request, then exits; returns when all have.
-    fn shutdown(&self, py: Python<'_>) {
-        let dropped = py.detach(|| self.pool.shutdown());
+    /// Stops the pool: each thread finishes its request, then exits. Returns when all have,
+    /// or after `timeout` seconds (`None`: no limit) with the number of threads still inside
+    /// the application: those cannot be stopped and are left to finish on their own.
+    #[pyo3(signature = (timeout=None))]
+    fn shutdown(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
+        let timeout = timeout
+            .map(|t| Duration::try_from_secs_f64(t.max(0.0)))
+            .transpose()
+            .map_err(|_| PyValueError::new_err(format!("invalid timeout: {timeout:?}")))?;
+        let (dropped, left) = py.detach(|| self.pool.shutdown(timeout));
         drop(dropped);
         let objects = lock(&self.pool.worker().objects).take();
         drop(objects);
+        Ok(left)
     }
 }
 
