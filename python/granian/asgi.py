@@ -113,9 +113,12 @@ def _spawner(
 
     `hint` (the app looks like another interface's) is appended to every failure logged.
     """
+    from .server.drain import request_runner
+
     task = asyncio.Task
     report = FailureReporter(logger, hint)
 
+    @request_runner
     async def run(scope: dict[str, Any], proto: Any) -> None:
         if state is not None:
             scope['state'] = state.copy()

@@ -79,11 +79,13 @@ def _spawner(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any]) -> Ca
     A handler shaped for another interface gets a hint (`--interface asgi`, ...) in its
     failure lines.
     """
+    from .server.drain import request_runner
     from .server.shape import mismatch_hint
 
     task = asyncio.Task
     report = FailureReporter(logger, mismatch_hint(handler, 'rsgi'))
 
+    @request_runner
     async def run(scope: Any, proto: Any) -> None:
         try:
             await handler(scope, proto)

@@ -126,7 +126,7 @@ def base_environ(config: Config, prefix: str, errors: ErrorStream) -> dict[str, 
 
 
 def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
-    """Build the thread pool serving `app`; it is stopped (threads joined) at teardown."""
+    """Build the thread pool serving `app`; the worker stops it once the engine has stopped."""
     from .server.interface import Served
     from .server.shape import mismatch_hint
 
@@ -143,4 +143,4 @@ def setup(app: Any, loop: asyncio.AbstractEventLoop, config: Config) -> Served:
         float(config.blocking_threads_idle_timeout),
         prefix,
     )
-    return Served(pool, pool.shutdown)
+    return Served(pool, stop_threads=pool.shutdown)

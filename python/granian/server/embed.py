@@ -29,11 +29,13 @@ import asyncio
 import contextlib
 import importlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from granian.config import FIELDS, Config, build_config
 from granian.errors import ConfigurationError
 from granian.log import RUNTIME_LOGGER, make_access_logger
+from granian.server import drain
 from granian.server.interface import INTERFACE_MODULES
 from granian.server.shape import mismatch_warning
 from granian.server.sockets import bind
@@ -113,6 +115,8 @@ class Server:
         #: The bound TCP port (the real one when port 0 was asked), once bound.
         self.port: int | None = None
         self._engine: Any = None
+        #: `loop.time()` of the stop request the engine is honouring (the graceful timeout counts from it).
+        self._stopped_at: float | None = None
         self._serving = False
         self._stop_requested = False
         self._reload_requested = False
@@ -121,9 +125,11 @@ class Server:
     async def serve(self) -> None:
         """Bind, start the app (ASGI lifespan startup, RSGI `__rsgi_init__`) and serve until `stop()`.
 
-        Returns after a graceful stop: no new connections, in-flight requests finished, idle
-        keep-alive connections closed, then lifespan shutdown / `__rsgi_del__`. Cancelling the
-        task running it stops the server the same way before the cancellation propagates.
+        Returns after a graceful stop: no new connections, in-flight requests finished (those
+        still running after `graceful_timeout` are cut, their tasks cancelled and awaited),
+        idle keep-alive connections closed, then lifespan shutdown / `__rsgi_del__`. Tasks your
+        program started are left alone. Cancelling the task running it stops the server the
+        same way before the cancellation propagates.
 
         Raises:
             StartupError: the address cannot be bound, or the app's startup failed.
@@ -163,15 +169,20 @@ class Server:
 
                     engine.serve(module.ENGINE_INTERFACE, loop, served.handler, _log_from_engine, on_access, on_stopped)
                     self._engine = engine
+                    self._stopped_at = None
                     try:
                         if self._stop_requested or self._reload_requested:
-                            engine.stop()
+                            self._stop_engine()
                         self._ready.set()
-                        await _until_stopped(engine, stopped)
+                        await _until_stopped(self._stop_engine, stopped)
                     finally:
                         self._engine = None
                         self._ready.clear()
-                        engine.join()
+                        try:
+                            started = self._stopped_at if self._stopped_at is not None else loop.time()
+                            await drain.finish_requests(started + self.config.graceful_timeout)
+                        finally:
+                            engine.join()
                 finally:
                     await served.teardown()
                 if not self._reload_requested:
@@ -185,12 +196,18 @@ class Server:
         """Wait until `serve()` accepts requests (again, after a `reload()`)."""
         await self._ready.wait()
 
+    def _stop_engine(self) -> None:
+        if self._engine is None:
+            return
+        if self._stopped_at is None:
+            self._stopped_at = asyncio.get_running_loop().time()
+        self._engine.stop()
+
     def stop(self) -> None:
         """Make `serve()` return after a graceful stop. Call it on the loop's thread."""
         self._stop_requested = True
         self._reload_requested = False
-        if self._engine is not None:
-            self._engine.stop()
+        self._stop_engine()
 
     def reload(self) -> None:
         """Restart the app's lifecycle in place; call it on the loop's thread.
@@ -203,15 +220,15 @@ class Server:
         if self._engine is not None and not self._stop_requested:
             self._reload_requested = True
             self._ready.clear()
-            self._engine.stop()
+            self._stop_engine()
 
 
-async def _until_stopped(engine: Any, stopped: asyncio.Future[None]) -> None:
+async def _until_stopped(stop: Callable[[], None], stopped: asyncio.Future[None]) -> None:
     """Wait for the engine's graceful stop; a cancellation stops it first, then propagates."""
     try:
         await asyncio.shield(stopped)
     except asyncio.CancelledError:
-        engine.stop()
+        stop()
         while not stopped.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(stopped)

@@ -18,11 +18,15 @@ class Served:
     """What an interface set up in a worker.
 
     `handler` is passed to `Engine.serve` (what the engine calls per request); `teardown` runs
-    on the loop thread after the engine stopped (RSGI `__rsgi_del__`, ASGI lifespan shutdown).
+    on the loop thread after the engine stopped and the request tasks are done (RSGI
+    `__rsgi_del__`, ASGI lifespan shutdown). `stop_threads(timeout)`, for an interface that
+    runs requests on threads (WSGI), stops them, waiting up to `timeout` seconds, and returns
+    how many are still inside the application.
     """
 
     handler: Any
     teardown: Callable[[], None] = lambda: None
+    stop_threads: Callable[[float], int] | None = None
 
 
 async def _nothing() -> None:

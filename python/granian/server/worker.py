@@ -1,14 +1,20 @@
 """A worker process: loads the app, runs the Rust engine and the event loop until told to stop.
 
 Started by the supervisor as `python -m granian.server.worker` with the fds described in
-`docs/architecture.md`. SIGINT and SIGTERM both mean a graceful stop: the engine stops
-accepting, in-flight requests finish, then the loop stops and the process exits 0.
+`docs/architecture.md`. SIGINT and SIGTERM both mean a graceful stop, in this order: the
+engine stops accepting and lets connections finish, cutting them at `--graceful-timeout`;
+request tasks still running are cancelled and awaited (`granian.server.drain`); the
+interface's teardown runs (ASGI lifespan shutdown, RSGI `__rsgi_del__`, WSGI threads
+stopped); the engine's threads end; every other task is cancelled and awaited; the loop
+closes and the process exits 0. A task or WSGI thread that ignores the stop is abandoned:
+the process then ends at once (`os._exit(0)`, after flushing the logs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import importlib
 import json
@@ -18,13 +24,18 @@ import select
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import StartupError
 from ..log import RUNTIME_LOGGER, configure_logging, make_access_logger
+from . import drain
 from .interface import INTERFACE_MODULES
 from .process import MAX_REQUESTS, READY
 from .proctitle import set_process_title, worker_title
+
+if TYPE_CHECKING:
+    from .interface import Served
 
 logger = logging.getLogger(RUNTIME_LOGGER)
 
@@ -123,6 +134,12 @@ def serve(
         )
         on_max_requests()
 
+    stopped = loop.create_future()
+
+    def on_stopped() -> None:
+        if not stopped.done():
+            stopped.set_result(None)
+
     try:
         engine = _granian.Engine(socket_fd, settings)
         engine.serve(
@@ -131,33 +148,83 @@ def serve(
             served.handler,
             _log_from_engine,
             on_access,
-            loop.stop,
+            on_stopped,
             on_max_requests=served_max if max_requests else None,
         )
     except (ValueError, OSError) as exc:
         # Settings only the engine can check (TLS material, ...): one clear line, no traceback.
         logger.error(str(exc))
+        _stop_threads(served, 0.0)
         served.teardown()
         loop.close()
         return 1
+    stop_requested_at: list[float] = []
+
+    def stop() -> None:
+        if not stop_requested_at:
+            stop_requested_at.append(loop.time())
+        engine.stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, engine.stop)
+        loop.add_signal_handler(sig, stop)
     # Report ready from inside the running loop: uvloop only starts listening for the signals
     # above in run_forever(), so a stop request sent right after an earlier ready byte could be
     # lost and the worker would never stop.
     loop.call_soon(on_ready)
     try:
-        loop.run_forever()
+        loop.run_until_complete(stopped)
     finally:
-        engine.join()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
             # Stopping already: later stop requests (Ctrl-C reaches the whole group, then the
             # supervisor forwards SIGTERM) must not kill the teardown.
             signal.signal(sig, signal.SIG_IGN)
-        served.teardown()
-        loop.close()
+        abandoned = _wind_down(loop, engine, served, config, stop_requested_at)
+    if abandoned:
+        _exit_now(abandoned)
     return 0
+
+
+def _stop_threads(served: Served, timeout: float) -> int:
+    return served.stop_threads(timeout) if served.stop_threads is not None else 0
+
+
+def _wind_down(
+    loop: asyncio.AbstractEventLoop, engine: Any, served: Served, config: Config, stop_requested_at: list[float]
+) -> int:
+    """After the engine stopped (every connection over): finish the requests still running,
+    tear the interface down, release the engine, finish every other task and close the loop.
+    Returns how many tasks or threads were abandoned (see `granian.server.drain`)."""
+    started = stop_requested_at[0] if stop_requested_at else loop.time()
+    deadline = started + config.graceful_timeout
+    abandoned = 0
+    try:
+        abandoned += loop.run_until_complete(drain.finish_requests(deadline))
+        threads = _stop_threads(served, max(0.0, deadline - loop.time()) + drain.CLEANUP_TIMEOUT)
+        if threads:
+            logger.warning(
+                '%d WSGI thread(s) still inside the application %gs after the graceful timeout: abandoned',
+                threads,
+                drain.CLEANUP_TIMEOUT,
+            )
+        abandoned += threads
+        served.teardown()
+    finally:
+        engine.join()
+    abandoned += loop.run_until_complete(drain.cancel_leftovers())
+    loop.close()
+    return abandoned
+
+
+def _exit_now(abandoned: int) -> None:
+    """Ends the process at once, with status 0: some task or thread ignored the stop, and
+    finalising the interpreter would wait for it (or pull the interpreter from under it)."""
+    logger.warning('Exiting without waiting for %d abandoned task(s) or thread(s)', abandoned)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
