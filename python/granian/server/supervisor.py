@@ -318,6 +318,14 @@ def run(config: Config, hooks: Mapping[str, Iterable[Hook]] | None = None) -> in
     configure_logging(config.log_enabled, config.log_level, config.log_dictconfig)
     if config.ssl_client_verify and not config.ssl_ca:
         logger.warning('--ssl-client-verify is ignored without --ssl-ca (no CA to verify client certificates with)')
+    kill_timeout = config.workers_kill_timeout
+    if kill_timeout is not None and kill_timeout <= config.graceful_timeout:
+        logger.warning(
+            '--workers-kill-timeout (%ds) is not larger than --graceful-timeout (%ds): a stopping worker may be '
+            'killed before it has cut and cleaned up its in-flight requests',
+            kill_timeout,
+            config.graceful_timeout,
+        )
     logger.info('Starting granian (main PID: %d)', os.getpid())
     # What will be served, how: the first thing to check when requests fail (wrong interface...).
     logger.info(
