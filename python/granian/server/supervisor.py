@@ -128,6 +128,10 @@ class Supervisor:
             self._wait(timeout=0)  # a stop signal during startup hooks: spawn nothing
             self._run(policy.start(time.monotonic()))
             while policy.running:
+                if policy.stopping:
+                    # No worker will be spawned again: once the workers' accept loops end too,
+                    # new connections are refused instead of waiting for nobody in the backlog.
+                    self._listener.close()
                 deadline = policy.next_deadline()
                 self._wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
                 self._run(policy.timers(time.monotonic()))

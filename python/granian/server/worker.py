@@ -158,6 +158,9 @@ def serve(
         served.teardown()
         loop.close()
         return 1
+    # The engine's runtimes hold their own duplicates, closed when they stop accepting: once
+    # every process has closed its copy, new connections are refused.
+    os.close(socket_fd)
     stop_requested_at: list[float] = []
 
     def stop() -> None:
