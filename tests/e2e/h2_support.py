@@ -58,12 +58,26 @@ class Stream:
         return self.ended or self.reset is not None
 
 
+class _FollowsGracefulGoaway(h2.connection.H2Connection):
+    """h2's connection, except that a GOAWAY with NO_ERROR leaves it open: streams the server
+    already accepted go on until they end, as RFC 9113 section 6.8 allows and browsers, curl and
+    nghttp2 do. (h2 closes its state machine on any GOAWAY, python-hyper/h2#1181, and then
+    fails on the next frame of such a stream.)"""
+
+    def _receive_goaway_frame(self, frame: hf.GoAwayFrame) -> tuple[list[hf.Frame], list[h2.events.Event]]:
+        frames, events = super()._receive_goaway_frame(frame)
+        if frame.error_code == h2.errors.ErrorCodes.NO_ERROR:
+            self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return frames, events
+
+
 class H2Client:
     """A client connection driven by the h2 library.
 
     `auto_ack=False` keeps received DATA unacknowledged (no WINDOW_UPDATE ever goes out), which
     makes the client a reader that never reads as far as flow control is concerned. Call
-    `ack(stream_id)` to give the window back.
+    `ack(stream_id)` to give the window back. `follow_graceful_goaway=True` lets the streams
+    open at a graceful GOAWAY finish (see `_FollowsGracefulGoaway`).
     """
 
     def __init__(
@@ -77,12 +91,14 @@ class H2Client:
         initial_window: int | None = None,
         connection_window: int | None = None,
         sock: socket.socket | None = None,
+        follow_graceful_goaway: bool = False,
     ) -> None:
         self.sock = sock if sock is not None else connect(host, port, ssl_context, timeout)
         self.authority = f'{host}:{port}'
         self.scheme = 'https' if isinstance(self.sock, ssl.SSLSocket) else 'http'
         self.auto_ack = auto_ack
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        connection = _FollowsGracefulGoaway if follow_graceful_goaway else h2.connection.H2Connection
+        self.conn = connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
         if initial_window is not None:
             self.conn.local_settings = h2.settings.Settings(
                 client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window}
@@ -123,8 +139,14 @@ class H2Client:
 
     @property
     def closed(self) -> bool:
-        """The server ended the connection (GOAWAY or EOF/reset)."""
-        return self.goaway is not None or self.eof
+        """The server ended the connection (GOAWAY or EOF/reset; with `follow_graceful_goaway`,
+        a GOAWAY with NO_ERROR does not count: the open streams go on)."""
+        if self.eof:
+            return True
+        if self.goaway is None:
+            return False
+        graceful = self.goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+        return not (graceful and isinstance(self.conn, _FollowsGracefulGoaway))
 
     def flush(self) -> None:
         data = self.conn.data_to_send()
