@@ -182,6 +182,25 @@ def test_a_streamed_response_outliving_the_graceful_timeout_is_cut_and_logged(se
     srv.wait_for_log(rf'"GET /stream {protocol}" 200 ')
 
 
+@pytest.mark.parametrize('mode', ['st', 'mt'])
+def test_a_cut_with_several_runtimes(server, events, mode):
+    srv = start(server, events, 'asgi', '--graceful-timeout', '1', '--runtime-threads', '2', '--runtime-mode', mode)
+    conns = [Conn(srv.host, srv.port, timeout=20) for _ in range(4)]
+    try:
+        for i, conn in enumerate(conns):
+            conn.send(get(f'/hang?tag=r{i}'))
+        for i in range(len(conns)):
+            events.wait(f'r{i} start')
+        srv.send_signal(signal.SIGTERM)
+        for conn in conns:
+            assert conn.wait_closed(10)
+    finally:
+        for conn in conns:
+            conn.close()
+    stopped_cleanly(srv, timeout=8)
+    assert sorted(line for line in events.lines() if ' end ' in line) == [f'r{i} end cancelled' for i in range(4)]
+
+
 def test_a_zero_graceful_timeout_cancels_at_once(server, events):
     srv = start(server, events, 'asgi', '--graceful-timeout', '0')
     with Conn(srv.host, srv.port, timeout=20) as conn:

@@ -201,6 +201,7 @@ def _wind_down(
     started = stop_requested_at[0] if stop_requested_at else loop.time()
     deadline = started + config.graceful_timeout
     abandoned = 0
+    engine.stop()  # a no-op after a stop signal; otherwise the loop ended some other way
     try:
         abandoned += loop.run_until_complete(drain.finish_requests(deadline))
         threads = _stop_threads(served, max(0.0, deadline - loop.time()) + drain.CLEANUP_TIMEOUT)
