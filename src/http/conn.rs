@@ -27,8 +27,8 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
-use super::default_headers::DefaultHeaders;
 use super::admission::Refused;
+use super::default_headers::DefaultHeaders;
 use super::drain::Token;
 use super::error_head::StampServer;
 use super::handler::{handle, Interface, Shared};
