@@ -1,12 +1,15 @@
 //! The one HTTP engine: connection serving with hyper, request/response bodies, and the
 //! interface-independent request handler that every interface plugs into.
 
+pub(crate) mod activity;
 pub(crate) mod body;
 pub(crate) mod conn;
 pub(crate) mod disconnect;
 pub(crate) mod error_head;
+pub(crate) mod flood;
 pub(crate) mod handler;
 pub(crate) mod io;
 pub(crate) mod names;
 pub(crate) mod response;
+pub(crate) mod stall;
 pub(crate) mod upgrade;
