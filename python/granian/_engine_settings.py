@@ -75,6 +75,8 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'websockets': config.websockets,
         'server_header': config.server_header,
         'date_header': config.date_header,
+        'keep_alive_timeout': _seconds_or_off(config.keep_alive_timeout),
+        'write_timeout': _seconds_or_off(config.write_timeout),
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),

@@ -50,6 +50,9 @@ class Opt:
     env_aliases: tuple[str, ...] = ()
     #: What `--help` shows as the default when the field default (None) means "computed".
     default_text: str | None = None
+    #: Other spellings of the flag, accepted on the command line (not listed by `--help`'s
+    #: env var, which follows `flag`).
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

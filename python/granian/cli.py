@@ -130,7 +130,7 @@ def _click_option(name: str, opt: Opt, default: Any, hidden: bool = False) -> _O
         decls = [f'{opt.flag}/--no-{opt.flag[2:]}', name]
         attrs.update(default=bool(default), show_default=True)
     else:
-        decls = [opt.flag, name]
+        decls = [opt.flag, *opt.aliases, name]
         attrs.update(type=_click_type(opt, legacy), multiple=opt.multi)
         if opt.default_text is not None:
             attrs.update(default=() if opt.multi else None, show_default=opt.default_text)

@@ -124,6 +124,10 @@ pub(crate) struct EngineConfig {
     pub(crate) server_header: bool,
     /// `--date-header`: hyper's automatic `date` header.
     pub(crate) date_header: bool,
+    /// `--keep-alive-timeout`: close a connection idle this long; `None` = off.
+    pub(crate) keep_alive_timeout: Option<Duration>,
+    /// `--write-timeout`: drop a peer that accepts no bytes this long; `None` = off.
+    pub(crate) write_timeout: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -152,6 +156,8 @@ impl FromSettings for EngineConfig {
             ws: s.section("ws")?,
             server_header: s.get("server_header")?,
             date_header: s.get("date_header")?,
+            keep_alive_timeout: s.get("keep_alive_timeout")?,
+            write_timeout: s.get("write_timeout")?,
         })
     }
 }
@@ -262,6 +268,7 @@ mod tests {
                          crls=['r.pem'], client_verify=False),
                 log_level=10, access_log=True, url_path_prefix='/api', sched_batch=False,
                 websockets=True, server_header=False, date_header=True,
+                keep_alive_timeout=td(seconds=5), write_timeout=None,
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );
@@ -293,6 +300,8 @@ mod tests {
             assert_eq!(cfg.url_path_prefix.as_deref(), Some("/api"));
             assert_eq!(cfg.ws.ping_interval, Some(Duration::from_millis(1500)));
             assert_eq!(cfg.ws.ping_timeout, None);
+            assert_eq!(cfg.keep_alive_timeout, Some(Duration::from_secs(5)));
+            assert_eq!(cfg.write_timeout, None);
         });
     }
 

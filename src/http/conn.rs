@@ -9,6 +9,10 @@
 //! progress at once: one accepted just before the stop whose request is not read yet, or a
 //! keep-alive connection whose next request is on its way; both requests would fail.) HTTP/2
 //! connections get GOAWAY at once: in-flight streams finish and clients know to retry others.
+//!
+//! The keep-alive timeout closes a connection idle that long (see [`super::activity`]):
+//! HTTP/1 at once, HTTP/2 after a GOAWAY. The write timeout and the HTTP/2 flood guard live in
+//! the connection's byte stream ([`Guarded`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,7 +22,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONNECTION};
-use http::StatusCode;
+use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, HttpService};
@@ -27,7 +31,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
+use super::activity::{went_idle, Activity, Tracked, Tunnel};
 use super::error_head::StampServer;
+use super::guarded::Guarded;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
 use super::response::stamp_server;
@@ -52,7 +58,15 @@ pub(crate) struct Protocols {
     first_read_timeout: Duration,
     /// `--server-header`: `server: granian` on responses without one.
     server_header: bool,
+    keep_alive_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
+
+/// h2's own flood bounds, set explicitly (they are its defaults; see `flood::budget` for the
+/// frames it does not bound): streams a client may reset before the server accepted them, and
+/// streams the server may reset for the client's protocol errors, over a connection's life.
+const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
+const H2_MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 impl Protocols {
     /// `websockets`: accept RFC 8441 extended CONNECT on HTTP/2.
@@ -79,6 +93,8 @@ impl Protocols {
             .max_frame_size(c2.max_frame_size)
             .max_header_list_size(c2.max_headers_size)
             .max_send_buf_size(c2.max_send_buffer_size)
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_ACCEPT_RESETS)
+            .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
             .auto_date_header(cfg.date_header);
         if websockets {
             h2.enable_connect_protocol();
@@ -90,6 +106,8 @@ impl Protocols {
             tls,
             first_read_timeout: cfg.http1.header_read_timeout,
             server_header: cfg.server_header,
+            keep_alive_timeout: cfg.keep_alive_timeout,
+            write_timeout: cfg.write_timeout,
         }
     }
 
@@ -179,6 +197,9 @@ async fn refuse_http1(mut stream: Stream, server_header: bool) {
 
 /// A hyper connection that can be asked to finish gracefully.
 trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    /// Closing an idle connection: HTTP/2 says GOAWAY first; HTTP/1 just closes.
+    const GOAWAY_WHEN_IDLE: bool;
+
     fn graceful(self: Pin<&mut Self>);
 }
 
@@ -193,6 +214,8 @@ where
     B::Error: Into<BoxError>,
     Self: Future<Output = Result<(), hyper::Error>>,
 {
+    const GOAWAY_WHEN_IDLE: bool = false;
+
     fn graceful(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
@@ -208,6 +231,8 @@ where
     E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
     Self: Future<Output = Result<(), hyper::Error>>,
 {
+    const GOAWAY_WHEN_IDLE: bool = true;
+
     fn graceful(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
@@ -218,17 +243,51 @@ async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Serves `conn` until it ends; once the worker stops, lets it run `grace` longer (a request
-/// on its way is still served), then asks it to finish gracefully.
+/// Resolves once `idle` (the connection's activity and its keep-alive timeout) says the
+/// connection is idle; never without one.
+async fn idle_for(idle: Option<(&Activity, Duration)>) {
+    match idle {
+        Some((activity, timeout)) => went_idle(activity, timeout).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Closes a connection the keep-alive timeout found idle (nothing in progress, nothing
+/// received): HTTP/1 at once; HTTP/2 says GOAWAY and closes once no stream is open, a grace
+/// later (streams the client opened before it saw the GOAWAY are served).
+async fn close_idle<C: Graceful>(mut conn: Pin<&mut C>, activity: &Activity) -> Result<(), hyper::Error> {
+    if !C::GOAWAY_WHEN_IDLE {
+        return Ok(());
+    }
+    conn.as_mut().graceful();
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => return res,
+            () = tokio::time::sleep(IDLE_GRACE) => if !activity.is_busy() {
+                return Ok(());
+            },
+        }
+    }
+}
+
+/// Serves `conn` until it ends, or until `idle` finds it idle; once the worker stops, lets it
+/// run `grace` longer (a request on its way is still served), then asks it to finish
+/// gracefully.
 async fn drive<C: Graceful>(
     conn: C,
     shutdown: &mut watch::Receiver<bool>,
     grace: Duration,
+    idle: Option<(&Activity, Duration)>,
 ) -> Result<(), hyper::Error> {
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => return res,
         () = stop_requested(shutdown) => {}
+        () = idle_for(idle) => {
+            if let Some((activity, _)) = idle {
+                return close_idle(conn.as_mut(), activity).await;
+            }
+        }
     }
     if !grace.is_zero() {
         tokio::select! {
@@ -238,6 +297,18 @@ async fn drive<C: Graceful>(
     }
     conn.as_mut().graceful();
     conn.await
+}
+
+/// `e` and its sources, `: `-separated (hyper's own message only says "connection error").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) fn spawn_connection<I: Interface>(
@@ -288,9 +359,19 @@ pub(crate) fn spawn_connection<I: Interface>(
                 },
             },
         };
+        let activity = protocols.keep_alive_timeout.map(|_| Activity::new());
+        let io = Guarded::new(io, protocols.write_timeout, activity.clone(), version == Version::H2);
         let stopping = shutdown.clone();
         let server_header = protocols.server_header;
-        let svc = service_fn(move |req| {
+        let requests = activity.clone();
+        let svc = service_fn(move |mut req: hyper::Request<Incoming>| {
+            // The connection is busy until hyper drops the response body (keep-alive timeout).
+            let busy = requests.as_ref().map(Activity::begin);
+            if let (Version::H2, Some(activity)) = (version, &requests) {
+                if req.method() == Method::CONNECT {
+                    req.extensions_mut().insert(Tunnel(Arc::clone(activity)));
+                }
+            }
             let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
             let stopping = stopping.clone();
             // Boxed: HTTP/2 spawns one task per stream, and moving this future (the whole request
@@ -306,22 +387,31 @@ pub(crate) fn spawn_connection<I: Interface>(
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
             })
         });
+        let idle = activity.as_deref().zip(protocols.keep_alive_timeout);
         let res = match version {
             Version::H1 => {
                 let io = TokioIo::new(StampServer::new(io, protocols.server_header));
                 let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
-                drive(conn, &mut shutdown, IDLE_GRACE).await
+                drive(conn, &mut shutdown, IDLE_GRACE, idle).await
             }
             Version::H2 => {
                 let io = TokioIo::new(io);
-                drive(protocols.h2.serve_connection(io, svc), &mut shutdown, Duration::ZERO).await
+                drive(
+                    protocols.h2.serve_connection(io, svc),
+                    &mut shutdown,
+                    Duration::ZERO,
+                    idle,
+                )
+                .await
             }
         };
         if let Err(e) = res {
-            bridge.log(Level::Debug, || format!("connection closed with error: {e}"));
+            bridge.log(Level::Debug, || {
+                format!("connection closed with error: {}", with_causes(&e))
+            });
         }
         drop(permit);
         drop(alive);
@@ -349,7 +439,7 @@ mod tests {
             let conn = http1::Builder::new()
                 .serve_connection(TokioIo::new(server), svc)
                 .with_upgrades();
-            let _ = drive(conn, &mut shutdown, GRACE).await;
+            let _ = drive(conn, &mut shutdown, GRACE, None).await;
         });
         (client, stop, task)
     }
@@ -398,6 +488,38 @@ mod tests {
         stop.send(true).unwrap();
         read_to_close(&mut client).await;
         task.await.unwrap();
+    }
+
+    fn idle_timeout_conn(server: DuplexStream) -> impl Graceful {
+        let svc = service_fn(|_req| async {
+            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+        });
+        http1::Builder::new()
+            .serve_connection(TokioIo::new(server), svc)
+            .with_upgrades()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_keep_alive_timeout_closes_an_idle_connection() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (_stop, mut shutdown) = watch::channel(false);
+        let activity = Activity::new();
+        let idle = Some((&*activity, Duration::from_secs(5)));
+        drive(idle_timeout_conn(server), &mut shutdown, GRACE, idle)
+            .await
+            .unwrap();
+        assert_eq!(read_to_close(&mut client).await, "");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_connection_outlives_the_keep_alive_timeout() {
+        let (_client, server) = tokio::io::duplex(1024);
+        let (_stop, mut shutdown) = watch::channel(false);
+        let activity = Activity::new();
+        let _request = activity.begin();
+        let idle = Some((&*activity, Duration::from_secs(5)));
+        let served = drive(idle_timeout_conn(server), &mut shutdown, GRACE, idle);
+        assert!(tokio::time::timeout(Duration::from_secs(60), served).await.is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub(crate) mod conn;
 pub(crate) mod disconnect;
 pub(crate) mod error_head;
 pub(crate) mod flood;
+pub(crate) mod guarded;
 pub(crate) mod handler;
 pub(crate) mod io;
 pub(crate) mod names;

@@ -162,13 +162,21 @@ impl Engine {
 }
 
 impl Engine {
+    fn websockets(&self) -> Arc<WebSockets> {
+        let cfg = &self.cfg;
+        Arc::new(WebSockets::new(
+            cfg.ws.clone(),
+            cfg.write_timeout,
+            Arc::clone(&self.bridge),
+        ))
+    }
+
     fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool, ws: bool) -> PyResult<()> {
         let shared = Arc::new(Shared {
             interface: Arc::new(interface),
             bridge: Arc::clone(&self.bridge),
             access_log,
-            upgrade: ws
-                .then(|| Arc::new(WebSockets::new(self.cfg.ws.clone(), Arc::clone(&self.bridge))) as Arc<dyn Upgrade>),
+            upgrade: ws.then(|| self.websockets() as Arc<dyn Upgrade>),
         });
         let (shutdown, _) = watch::channel(false);
         let bridge = Arc::clone(&self.bridge);

@@ -25,6 +25,7 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 
 use crate::bridge::Bridge;
+use crate::http::activity::Tunnel;
 use crate::http::body::ResponseBody;
 use crate::http::response::{build, internal_error};
 use crate::http::upgrade::{Prepared, Upgrade};
@@ -55,6 +56,7 @@ pub(crate) struct Accept {
 struct Handshake {
     response: Response<Empty<Bytes>>,
     upgrade: yawc::UpgradeFut,
+    link: session::Link,
     cfg: Arc<WsConfig>,
     bridge: Arc<Bridge>,
 }
@@ -96,13 +98,16 @@ fn options(cfg: &WsConfig) -> yawc::Options {
 /// WebSockets as the HTTP engine's upgrade hook.
 pub(crate) struct WebSockets {
     cfg: Arc<WsConfig>,
+    /// `--write-timeout`, for sessions over HTTP/2 (see [`session::Link`]).
+    write_timeout: Option<Duration>,
     bridge: Arc<Bridge>,
 }
 
 impl WebSockets {
-    pub(crate) fn new(cfg: WsConfig, bridge: Arc<Bridge>) -> Self {
+    pub(crate) fn new(cfg: WsConfig, write_timeout: Option<Duration>, bridge: Arc<Bridge>) -> Self {
         Self {
             cfg: Arc::new(cfg),
+            write_timeout,
             bridge,
         }
     }
@@ -115,10 +120,17 @@ impl Upgrade for WebSockets {
         if !is_upgrade(req) {
             return None;
         }
+        let h2 = req.version() == Version::HTTP_2;
+        let link = session::Link {
+            // An HTTP/2 tunnel keeps its connection busy (keep-alive timeout) while it runs.
+            hold: req.extensions().get::<Tunnel>().map(Tunnel::hold),
+            write_timeout: self.write_timeout.filter(|_| h2),
+        };
         Some(match yawc::WebSocket::upgrade_with_options(req, options(&self.cfg)) {
             Ok((response, upgrade)) => Ok(Box::new(Handshake {
                 response,
                 upgrade,
+                link,
                 cfg: Arc::clone(&self.cfg),
                 bridge: Arc::clone(&self.bridge),
             })),
@@ -138,6 +150,7 @@ impl Prepared for Handshake {
         let Handshake {
             response,
             upgrade,
+            link,
             cfg,
             bridge,
         } = *self;
@@ -149,7 +162,7 @@ impl Prepared for Handshake {
         if let Some(sub) = accept.subprotocol {
             headers.insert(SEC_WEBSOCKET_PROTOCOL, sub);
         }
-        tokio::spawn(session::run(upgrade, accept.ends, cfg, bridge));
+        tokio::spawn(session::run(upgrade, accept.ends, link, cfg, bridge));
         build(parts.status, headers, ResponseBody::full(Bytes::new()))
     }
 }

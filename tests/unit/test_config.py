@@ -1,6 +1,7 @@
 """Config: defaults, validation messages, "auto" resolution, 1.x aliases, unsupported options, JSON round trip."""
 
 import dataclasses
+import datetime
 import json
 import logging
 from pathlib import Path
@@ -498,3 +499,17 @@ def test_loop_opt_reads_both_env_spellings():
     assert opt.envvars == ('GRANIAN_LOOP_OPT', 'GRANIAN_OPT')
     assert config_module.ALIAS_OPTIONS['threads'].envvars == ('GRANIAN_THREADS',)
     assert config_module.ALIAS_OPTIONS['threading_mode'].envvars == ('GRANIAN_THREADING_MODE',)
+
+
+def test_connection_timeouts_defaults_and_bounds():
+    config = build_config('main:app')
+    assert (config.keep_alive_timeout, config.write_timeout) == (5, 30)
+    config = build_config('main:app', keep_alive_timeout='1m', write_timeout=0)
+    assert (config.keep_alive_timeout, config.write_timeout) == (60, 0)
+    assert error_of(keep_alive_timeout=-1).option == 'keep_alive_timeout'
+    assert error_of(write_timeout=86401).option == 'write_timeout'
+    assert 'is not a valid duration' in str(error_of(write_timeout=1.5))
+    # 0 means off: the engine reads None.
+    settings = build_config('main:app', keep_alive_timeout=0, write_timeout=2).engine_settings()
+    assert settings['keep_alive_timeout'] is None
+    assert settings['write_timeout'] == datetime.timedelta(seconds=2)
