@@ -1,16 +1,18 @@
 //! The keep-alive timeout (`--keep-alive-timeout`): a connection idle for that long is closed.
 //!
-//! Idle means: no request in progress and no bytes moved either way. A request is in progress
-//! from the moment hyper hands its head to the service until hyper drops its response body
-//! (sent whole or abandoned), so a long streamed response or a slow upload never counts as idle;
-//! an HTTP/2 extended CONNECT tunnel (a WebSocket) holds the connection for its whole life
-//! ([`Tunnel`]); a write waiting on the peer counts as activity too (the write timeout decides
-//! about that one). An HTTP/1.1 connection that switched protocols leaves hyper, and this
-//! watch, altogether.
+//! Idle means: no request in progress and no bytes moved either way. On HTTP/1.1 a request is
+//! in progress from the moment hyper hands its head to the service until hyper drops its
+//! response body (sent whole or abandoned), so a long streamed response or a slow upload never
+//! counts as idle; an HTTP/1.1 connection that switched protocols leaves hyper, and this watch,
+//! altogether. On HTTP/2 the flood guard's frame scanner knows which streams are open (until the
+//! server's END_STREAM reached the socket, or a reset), an extended CONNECT tunnel (a WebSocket)
+//! included. A write waiting on the peer counts as activity too (the write timeout decides about
+//! that one).
 //!
 //! The cost on the hot path is a relaxed flag store per read or write that moved bytes, and
-//! one counter increment and decrement per request; the clock is only read by the watcher,
-//! which looks at the connection [`LOOKS`] times per timeout (see [`IdleClock`]).
+//! one counter increment and decrement per HTTP/1.1 request (an insert and a removal in a set
+//! per HTTP/2 stream, in the scanner); the clock is only read by the watcher, which looks at the
+//! connection [`LOOKS`] times per timeout (see [`IdleClock`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,8 +29,10 @@ pub(crate) const LOOKS: u32 = 4;
 /// hold it busy) and its idle watcher (which looks).
 #[derive(Default)]
 pub(crate) struct Activity {
-    /// Requests in progress, and tunnels open.
+    /// HTTP/1.1 requests in progress.
     busy: AtomicUsize,
+    /// HTTP/2 streams are open.
+    streams: AtomicBool,
     /// Bytes moved either way since the watcher last looked.
     moved: AtomicBool,
     /// A write is waiting for the peer to accept bytes.
@@ -51,15 +55,20 @@ impl Activity {
         self.stalled.store(stalled, Ordering::Relaxed);
     }
 
+    /// HTTP/2 streams are open (`true`) or not.
+    pub(crate) fn set_streams_open(&self, open: bool) {
+        self.streams.store(open, Ordering::Relaxed);
+    }
+
     /// Holds the connection busy until the returned guard is dropped.
     pub(crate) fn begin(self: &Arc<Self>) -> Busy {
         self.busy.fetch_add(1, Ordering::Relaxed);
         Busy(Arc::clone(self))
     }
 
-    /// Whether a request (or tunnel) is in progress.
+    /// Whether a request is in progress (HTTP/1.1) or a stream open (HTTP/2).
     pub(crate) fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire) > 0
+        self.busy.load(Ordering::Acquire) > 0 || self.streams.load(Ordering::Relaxed)
     }
 
     #[cfg(test)]
@@ -75,24 +84,12 @@ impl Activity {
     }
 }
 
-/// A request or tunnel in progress; the connection is not idle while one lives.
+/// A request in progress; the connection is not idle while one lives.
 pub(crate) struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, Ordering::Release);
-    }
-}
-
-/// Put in the extensions of an HTTP/2 `CONNECT` request: a stream that becomes a tunnel (an
-/// RFC 8441 WebSocket) outlives its response body, so whoever serves the tunnel holds the
-/// connection busy with [`Tunnel::hold`] for as long as it runs.
-#[derive(Clone)]
-pub(crate) struct Tunnel(pub(crate) Arc<Activity>);
-
-impl Tunnel {
-    pub(crate) fn hold(&self) -> Busy {
-        self.0.begin()
     }
 }
 
@@ -204,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_tunnels_and_stalled_writes_are_activity() {
+    fn requests_streams_and_stalled_writes_are_activity() {
         let activity = Activity::new();
         assert!(!activity.look());
         activity.moved();
@@ -217,9 +214,9 @@ mod tests {
         );
         drop(busy);
         assert!(!activity.look());
-        let tunnel = Tunnel(Arc::clone(&activity)).hold();
-        assert!(activity.look());
-        drop(tunnel);
+        activity.set_streams_open(true);
+        assert!(activity.look() && activity.look(), "busy while HTTP/2 streams are open");
+        activity.set_streams_open(false);
         activity.set_stalled(true);
         assert!(activity.look(), "a write waiting on the peer");
         activity.set_stalled(false);

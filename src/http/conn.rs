@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONNECTION};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, HttpService};
@@ -31,7 +31,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
-use super::activity::{went_idle, Activity, Tracked, Tunnel};
+use super::activity::{went_idle, Activity, Tracked};
 use super::error_head::StampServer;
 use super::guarded::Guarded;
 use super::handler::{handle, Interface, Shared};
@@ -327,6 +327,13 @@ pub(crate) fn spawn_connection<I: Interface>(
         } = ctx;
         let bridge = Arc::clone(&shared.bridge);
         let limit = protocols.first_read_timeout;
+        if let Some(idle) = protocols.keep_alive_timeout {
+            // Before the TLS handshake or the protocol detection: a connection that sends
+            // nothing at all is idle from the start (and silent past the first-read bound).
+            if !stream.sends_within(idle.min(limit)).await {
+                return;
+            }
+        }
         let (io, version) = match (&protocols.tls, stream) {
             // TLS on every listener it was asked for, Unix sockets included.
             (Some(acceptor), stream) => {
@@ -364,14 +371,13 @@ pub(crate) fn spawn_connection<I: Interface>(
         let stopping = shutdown.clone();
         let server_header = protocols.server_header;
         let requests = activity.clone();
-        let svc = service_fn(move |mut req: hyper::Request<Incoming>| {
-            // The connection is busy until hyper drops the response body (keep-alive timeout).
-            let busy = requests.as_ref().map(Activity::begin);
-            if let (Version::H2, Some(activity)) = (version, &requests) {
-                if req.method() == Method::CONNECT {
-                    req.extensions_mut().insert(Tunnel(Arc::clone(activity)));
-                }
-            }
+        let svc = service_fn(move |req| {
+            // An HTTP/1.1 connection is busy until hyper drops the response body (keep-alive
+            // timeout); HTTP/2 streams are followed by the flood guard's scanner.
+            let busy = requests
+                .as_ref()
+                .filter(|_| version == Version::H1)
+                .map(Activity::begin);
             let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
             let stopping = stopping.clone();
             // Boxed: HTTP/2 spawns one task per stream, and moving this future (the whole request

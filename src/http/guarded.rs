@@ -24,6 +24,8 @@ pub(crate) struct Guarded {
     stall: WriteStall,
     activity: Option<Arc<Activity>>,
     h2: Option<Box<FloodGuard>>,
+    /// Whether HTTP/2 streams were open, as last told to `activity`.
+    streams_open: bool,
 }
 
 impl Guarded {
@@ -36,6 +38,18 @@ impl Guarded {
             stall,
             activity,
             h2: h2.then(|| Box::new(FloodGuard::new())),
+            streams_open: false,
+        }
+    }
+
+    /// Tells the keep-alive watch whether HTTP/2 streams are open, when that changed.
+    fn note_streams(&mut self) {
+        let open = self.h2.as_deref().is_some_and(FloodGuard::streams_open);
+        if open != self.streams_open {
+            self.streams_open = open;
+            if let Some(activity) = &self.activity {
+                activity.set_streams_open(open);
+            }
         }
     }
 
@@ -52,6 +66,7 @@ impl Guarded {
                 moved |= guard.on_write(part);
                 n -= part.len();
             }
+            self.note_streams();
         }
         if let (true, Some(activity)) = (moved, &self.activity) {
             activity.moved();
@@ -98,6 +113,9 @@ impl AsyncRead for Guarded {
                     return guard.poll_calm(Pin::new(&mut this.io), cx).map(Err);
                 }
             }
+        }
+        if this.h2.is_some() {
+            this.note_streams();
         }
         if let (true, Some(activity)) = (moved, &this.activity) {
             activity.moved();

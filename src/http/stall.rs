@@ -101,11 +101,12 @@ impl WriteStall {
 
     #[cold]
     fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        // A stall without a limit is still a stall (the keep-alive timeout asks).
+        let was_armed = std::mem::replace(&mut self.armed, true);
         let Some(limit) = self.limit else {
             return Poll::Pending;
         };
-        if !self.armed {
-            self.armed = true;
+        if !was_armed {
             self.arm(limit);
         }
         loop {
@@ -199,6 +200,7 @@ mod tests {
     async fn no_limit_waits_forever() {
         let mut stall = WriteStall::new(None);
         assert!(poll_once(&mut stall, Poll::Pending).await.is_pending());
+        assert!(stall.is_stalled(), "still a stall, for the keep-alive timeout");
         tokio::time::advance(Duration::from_secs(86_400)).await;
         assert!(poll_once(&mut stall, Poll::Pending).await.is_pending());
         assert!(stall.timer.is_none());

@@ -25,7 +25,6 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 
 use crate::bridge::Bridge;
-use crate::http::activity::Tunnel;
 use crate::http::body::ResponseBody;
 use crate::http::response::{build, internal_error};
 use crate::http::upgrade::{Prepared, Upgrade};
@@ -122,8 +121,6 @@ impl Upgrade for WebSockets {
         }
         let h2 = req.version() == Version::HTTP_2;
         let link = session::Link {
-            // An HTTP/2 tunnel keeps its connection busy (keep-alive timeout) while it runs.
-            hold: req.extensions().get::<Tunnel>().map(Tunnel::hold),
             write_timeout: self.write_timeout.filter(|_| h2),
         };
         Some(match yawc::WebSocket::upgrade_with_options(req, options(&self.cfg)) {

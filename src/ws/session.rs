@@ -28,7 +28,6 @@ use super::assemble::{Assembled, Assembler};
 use super::channel::{Command, Event, SessionEnds};
 use super::WsConfig;
 use crate::bridge::{Bridge, Level};
-use crate::http::activity::Busy;
 use crate::http::stall::WriteStall;
 
 /// How long, after a close frame was sent, the peer has to answer with its own.
@@ -45,8 +44,6 @@ type Ws = yawc::streaming::Streaming<yawc::HttpStream>;
 
 /// What ties a session to the connection it runs on.
 pub(super) struct Link {
-    /// Over HTTP/2: keeps the connection busy (not idle) while the session runs.
-    pub(super) hold: Option<Busy>,
     /// Over HTTP/2: a write of the session that does not complete in this time (the stream's
     /// flow control gives it no room) ends the session. `None` over HTTP/1.1, where the
     /// connection's socket enforces the write timeout byte by byte.
@@ -76,7 +73,6 @@ pub(super) async fn run(
         assembler: Assembler::new(cfg.max_message_size),
         cfg,
         stall: WriteStall::new(link.write_timeout),
-        _hold: link.hold,
     }
     .serve()
     .await;
@@ -90,7 +86,6 @@ struct Session {
     assembler: Assembler,
     cfg: Arc<WsConfig>,
     stall: WriteStall,
-    _hold: Option<Busy>,
 }
 
 /// Awaits one write of the session (`fut`), failed by the write timeout once it waited that

@@ -1,6 +1,6 @@
 //! The HTTP/2 flood guard: a frame-header scanner on both byte streams of an HTTP/2
 //! connection (the plaintext, under TLS too) that counts the frames h2 does not bound itself
-//! ([`budget`]). A peer past a bound gets `GOAWAY` with `ENHANCE_YOUR_CALM` and the connection
+//! ([`budget`]), and follows which streams are open ([`streams`], for the keep-alive timeout). A peer past a bound gets `GOAWAY` with `ENHANCE_YOUR_CALM` and the connection
 //! is closed; h2 is fed nothing more from it.
 //!
 //! The GOAWAY is written by the guard, at a frame boundary of the write side: when h2 is in the
@@ -13,6 +13,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod frames;
+pub(crate) mod streams;
 
 use std::future::Future;
 use std::io;
@@ -25,6 +26,7 @@ use tokio::time::{sleep, Sleep};
 
 use self::budget::{Budget, Flood, LIMITS};
 use self::frames::{FrameHead, Scanner, ACK, GOAWAY};
+use self::streams::OpenStreams;
 
 /// How long closing a flooding connection may take: writing the GOAWAY, and letting the peer
 /// read it before the socket is closed.
@@ -82,6 +84,7 @@ pub(crate) struct FloodGuard {
     read: Scanner,
     write: Scanner,
     budget: Budget,
+    streams: OpenStreams,
     calm: Option<Calm>,
 }
 
@@ -91,6 +94,7 @@ impl FloodGuard {
             read: Scanner::client(),
             write: Scanner::server(),
             budget: Budget::default(),
+            streams: OpenStreams::default(),
             calm: None,
         }
     }
@@ -99,15 +103,21 @@ impl FloodGuard {
         self.calm.is_some()
     }
 
+    /// Whether a stream is open (see [`streams`]).
+    pub(crate) fn streams_open(&self) -> bool {
+        !self.streams.is_empty()
+    }
+
     /// Counts what was just read. `Err`: the peer flooded; the bytes must not reach h2. `Ok`
     /// says whether they were more than acknowledgements of the server's own PINGs (activity,
     /// for the keep-alive timeout).
     pub(crate) fn on_read(&mut self, bytes: &[u8]) -> Result<bool, Flood> {
         let mut verdict = Ok(());
-        let budget = &mut self.budget;
+        let (budget, streams) = (&mut self.budget, &mut self.streams);
         let active = self.read.feed(bytes, Some(ACK), |f| {
             if verdict.is_ok() {
                 verdict = budget.received(&f, &LIMITS);
+                streams.received(&f);
             }
         });
         verdict.map(|()| active)
@@ -115,8 +125,11 @@ impl FloodGuard {
 
     /// Counts what was just written; says whether it was more than PING frames.
     pub(crate) fn on_write(&mut self, bytes: &[u8]) -> bool {
-        let budget = &mut self.budget;
-        self.write.feed(bytes, Some(0), |f| budget.sent(&f))
+        let (budget, streams) = (&mut self.budget, &mut self.streams);
+        self.write.feed(bytes, Some(0), |f| {
+            budget.sent(&f);
+            streams.sent(&f);
+        })
     }
 
     /// Starts closing the connection for `why`.
