@@ -88,6 +88,8 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'max_body_size': config.max_body_size or None,
         'body_read_timeout': _seconds_or_off(config.body_read_timeout),
         'graceful_timeout': timedelta(seconds=config.graceful_timeout),
+        'keep_alive_timeout': _seconds_or_off(config.keep_alive_timeout),
+        'write_timeout': _seconds_or_off(config.write_timeout),
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),

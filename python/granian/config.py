@@ -88,6 +88,23 @@ class Config:
     body_read_timeout: int = _s(
         30, '--body-read-timeout', 'Longest pause in a request body being read (0: none).', kind='duration', min=0
     )
+    keep_alive_timeout: int = _s(
+        5,
+        '--keep-alive-timeout',
+        'Close a connection idle this long: no request in progress, nothing received (0: never).',
+        kind='duration',
+        min=0,
+        max=86400,
+        flag_aliases=('--timeout-keep-alive',),
+    )
+    write_timeout: int = _s(
+        30,
+        '--write-timeout',
+        'Drop a client that accepts no bytes this long while a response waits to be sent (0: never).',
+        kind='duration',
+        min=0,
+        max=86400,
+    )
     ws_max_message_size: int = _s(
         16 * 1024 * 1024,
         '--ws-max-message-size',

@@ -142,6 +142,10 @@ pub(crate) struct EngineConfig {
     /// `--graceful-timeout`: how long a stopping worker lets connections finish before it
     /// cuts them (zero: at once). See `http::drain`.
     pub(crate) graceful_timeout: Duration,
+    /// `--keep-alive-timeout`: close a connection idle this long; `None` = off.
+    pub(crate) keep_alive_timeout: Option<Duration>,
+    /// `--write-timeout`: drop a peer that accepts no bytes this long; `None` = off.
+    pub(crate) write_timeout: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -177,6 +181,8 @@ impl FromSettings for EngineConfig {
             max_body_size: s.get("max_body_size")?,
             body_read_timeout: s.get("body_read_timeout")?,
             graceful_timeout: s.get("graceful_timeout")?,
+            keep_alive_timeout: s.get("keep_alive_timeout")?,
+            write_timeout: s.get("write_timeout")?,
         })
     }
 }
@@ -292,6 +298,7 @@ mod tests {
                 max_requests=1000,
                 max_body_size=None, body_read_timeout=td(seconds=30),
                 graceful_timeout=td(seconds=3),
+                keep_alive_timeout=td(seconds=5), write_timeout=None,
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );
@@ -327,6 +334,8 @@ mod tests {
             assert_eq!(cfg.max_body_size, None);
             assert_eq!(cfg.body_read_timeout, Some(Duration::from_secs(30)));
             assert_eq!(cfg.graceful_timeout, Duration::from_secs(3));
+            assert_eq!(cfg.keep_alive_timeout, Some(Duration::from_secs(5)));
+            assert_eq!(cfg.write_timeout, None);
         });
     }
 

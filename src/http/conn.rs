@@ -10,6 +10,10 @@
 //! keep-alive connection whose next request is on its way; both requests would fail.) HTTP/2
 //! connections get GOAWAY at once: in-flight streams finish and clients know to retry others.
 //! A connection still open at the graceful timeout is dropped where it stands (`drain.rs`).
+//!
+//! The keep-alive timeout closes a connection idle that long (see [`super::activity`]):
+//! HTTP/1 at once, HTTP/2 after a GOAWAY. The write timeout and the HTTP/2 flood guard live in
+//! the connection's byte stream ([`Guarded`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,10 +31,12 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
+use super::activity::{went_idle, Activity, Tracked};
 use super::admission::Refused;
 use super::default_headers::DefaultHeaders;
 use super::drain::Token;
 use super::error_head::StampServer;
+use super::guarded::Guarded;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
 use crate::bridge::{Level, Outbox};
@@ -56,7 +62,15 @@ pub(crate) struct Protocols {
     server_header: bool,
     /// Added to every response the service returns (`--server-header`, `--header`).
     default_headers: Arc<DefaultHeaders>,
+    keep_alive_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
+
+/// h2's own flood bounds, set explicitly (they are its defaults; see `flood::budget` for the
+/// frames it does not bound): streams a client may reset before the server accepted them, and
+/// streams the server may reset for the client's protocol errors, over a connection's life.
+const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
+const H2_MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 impl Protocols {
     /// `websockets`: accept RFC 8441 extended CONNECT on HTTP/2.
@@ -88,6 +102,8 @@ impl Protocols {
             .max_frame_size(c2.max_frame_size)
             .max_header_list_size(c2.max_headers_size)
             .max_send_buf_size(c2.max_send_buffer_size)
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_ACCEPT_RESETS)
+            .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
             .auto_date_header(cfg.date_header);
         if websockets {
             h2.enable_connect_protocol();
@@ -100,6 +116,8 @@ impl Protocols {
             first_read_timeout: cfg.http1.header_read_timeout,
             server_header: cfg.server_header,
             default_headers: Arc::new(default_headers),
+            keep_alive_timeout: cfg.keep_alive_timeout,
+            write_timeout: cfg.write_timeout,
         }
     }
 
@@ -187,6 +205,9 @@ async fn refuse_http1(mut stream: Stream, server_header: bool) {
 
 /// A hyper connection that can be asked to finish gracefully.
 trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    /// Closing an idle connection: HTTP/2 says GOAWAY first; HTTP/1 just closes.
+    const GOAWAY_WHEN_IDLE: bool;
+
     fn graceful(self: Pin<&mut Self>);
 }
 
@@ -201,6 +222,8 @@ where
     B::Error: Into<BoxError>,
     Self: Future<Output = Result<(), hyper::Error>>,
 {
+    const GOAWAY_WHEN_IDLE: bool = false;
+
     fn graceful(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
@@ -216,6 +239,8 @@ where
     E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
     Self: Future<Output = Result<(), hyper::Error>>,
 {
+    const GOAWAY_WHEN_IDLE: bool = true;
+
     fn graceful(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
@@ -226,17 +251,51 @@ async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Serves `conn` until it ends; once the worker stops, lets it run `grace` longer (a request
-/// on its way is still served), then asks it to finish gracefully.
+/// Resolves once `idle` (the connection's activity and its keep-alive timeout) says the
+/// connection is idle; never without one.
+async fn idle_for(idle: Option<(&Activity, Duration)>) {
+    match idle {
+        Some((activity, timeout)) => went_idle(activity, timeout).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Closes a connection the keep-alive timeout found idle (nothing in progress, nothing
+/// received): HTTP/1 at once; HTTP/2 says GOAWAY and closes once no stream is open, a grace
+/// later (streams the client opened before it saw the GOAWAY are served).
+async fn close_idle<C: Graceful>(mut conn: Pin<&mut C>, activity: &Activity) -> Result<(), hyper::Error> {
+    if !C::GOAWAY_WHEN_IDLE {
+        return Ok(());
+    }
+    conn.as_mut().graceful();
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => return res,
+            () = tokio::time::sleep(IDLE_GRACE) => if !activity.is_busy() {
+                return Ok(());
+            },
+        }
+    }
+}
+
+/// Serves `conn` until it ends, or until `idle` finds it idle; once the worker stops, lets it
+/// run `grace` longer (a request on its way is still served), then asks it to finish
+/// gracefully.
 async fn drive<C: Graceful>(
     conn: C,
     shutdown: &mut watch::Receiver<bool>,
     grace: Duration,
+    idle: Option<(&Activity, Duration)>,
 ) -> Result<(), hyper::Error> {
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => return res,
         () = stop_requested(shutdown) => {}
+        () = idle_for(idle) => {
+            if let Some((activity, _)) = idle {
+                return close_idle(conn.as_mut(), activity).await;
+            }
+        }
     }
     if !grace.is_zero() {
         tokio::select! {
@@ -246,6 +305,18 @@ async fn drive<C: Graceful>(
     }
     conn.as_mut().graceful();
     conn.await
+}
+
+/// `e` and its sources, `: `-separated (hyper's own message only says "connection error").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Serves a connection on its own task. `alive` is held until it ends: the drain waits for it
@@ -267,6 +338,13 @@ pub(crate) fn spawn_connection<I: Interface>(
         } = ctx;
         let bridge = Arc::clone(&shared.bridge);
         let limit = protocols.first_read_timeout;
+        if let Some(idle) = protocols.keep_alive_timeout {
+            // Before the TLS handshake or the protocol detection: a connection that sends
+            // nothing at all is idle from the start (and silent past the first-read bound).
+            if !stream.sends_within(idle.min(limit)).await {
+                return;
+            }
+        }
         let (io, version) = match (&protocols.tls, stream) {
             // TLS on every listener it was asked for, Unix sockets included.
             (Some(acceptor), stream) => {
@@ -299,9 +377,18 @@ pub(crate) fn spawn_connection<I: Interface>(
                 },
             },
         };
+        let activity = protocols.keep_alive_timeout.map(|_| Activity::new());
+        let io = Guarded::new(io, protocols.write_timeout, activity.clone(), version == Version::H2);
         let stopping = shutdown.clone();
         let defaults = (!protocols.default_headers.is_empty()).then(|| Arc::clone(&protocols.default_headers));
+        let requests = activity.clone();
         let svc = service_fn(move |req| {
+            // An HTTP/1.1 connection is busy until hyper drops the response body (keep-alive
+            // timeout); HTTP/2 streams are followed by the flood guard's scanner.
+            let busy = requests
+                .as_ref()
+                .filter(|_| version == Version::H1)
+                .map(Activity::begin);
             let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
             let stopping = stopping.clone();
             let defaults = defaults.clone();
@@ -318,22 +405,31 @@ pub(crate) fn spawn_connection<I: Interface>(
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
-                Ok::<_, Refused>(response)
+                Ok::<_, Refused>(response.map(|body| Tracked::new(body, busy)))
             })
         });
+        let idle = activity.as_deref().zip(protocols.keep_alive_timeout);
         let res = match version {
             Version::H1 => {
                 let io = TokioIo::new(StampServer::new(io, protocols.server_header));
                 let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
-                drive(conn, &mut shutdown, IDLE_GRACE).await
+                drive(conn, &mut shutdown, IDLE_GRACE, idle).await
             }
             Version::H2 => {
                 let io = TokioIo::new(io);
-                drive(protocols.h2.serve_connection(io, svc), &mut shutdown, Duration::ZERO).await
+                drive(
+                    protocols.h2.serve_connection(io, svc),
+                    &mut shutdown,
+                    Duration::ZERO,
+                    idle,
+                )
+                .await
             }
         };
         if let Err(e) = res {
-            bridge.log(Level::Debug, || format!("connection closed with error: {e}"));
+            bridge.log(Level::Debug, || {
+                format!("connection closed with error: {}", with_causes(&e))
+            });
         }
         drop(permit);
     }));
@@ -366,7 +462,7 @@ mod tests {
             let conn = http1::Builder::new()
                 .serve_connection(TokioIo::new(server), svc)
                 .with_upgrades();
-            let _ = drive(conn, &mut shutdown, GRACE).await;
+            let _ = drive(conn, &mut shutdown, GRACE, None).await;
         });
         (client, stop, task)
     }
@@ -415,6 +511,38 @@ mod tests {
         stop.send(true).unwrap();
         read_to_close(&mut client).await;
         task.await.unwrap();
+    }
+
+    fn idle_timeout_conn(server: DuplexStream) -> impl Graceful {
+        let svc = service_fn(|_req| async {
+            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+        });
+        http1::Builder::new()
+            .serve_connection(TokioIo::new(server), svc)
+            .with_upgrades()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_keep_alive_timeout_closes_an_idle_connection() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (_stop, mut shutdown) = watch::channel(false);
+        let activity = Activity::new();
+        let idle = Some((&*activity, Duration::from_secs(5)));
+        drive(idle_timeout_conn(server), &mut shutdown, GRACE, idle)
+            .await
+            .unwrap();
+        assert_eq!(read_to_close(&mut client).await, "");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_connection_outlives_the_keep_alive_timeout() {
+        let (_client, server) = tokio::io::duplex(1024);
+        let (_stop, mut shutdown) = watch::channel(false);
+        let activity = Activity::new();
+        let _request = activity.begin();
+        let idle = Some((&*activity, Duration::from_secs(5)));
+        let served = drive(idle_timeout_conn(server), &mut shutdown, GRACE, idle);
+        assert!(tokio::time::timeout(Duration::from_secs(60), served).await.is_err());
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn serve(drain: &Arc<Drain>) -> Served {
         let conn = http1::Builder::new()
             .serve_connection(TokioIo::new(server), svc)
             .with_upgrades();
-        token.unless_cut(drive(conn, &mut stopping, GRACE)).await
+        token.unless_cut(drive(conn, &mut stopping, GRACE, None)).await
     });
     (client, task, reached, dropped)
 }

@@ -2,6 +2,7 @@
 //! protocol put back in front), or a TLS session.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -14,6 +15,20 @@ use crate::net::Stream;
 pub(crate) enum Io {
     Plain { prefix: Bytes, stream: Stream },
     Tls(Box<TlsStream<Stream>>),
+}
+
+impl Io {
+    /// The socket under the stream.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        let stream = match self {
+            Self::Plain { stream, .. } => stream,
+            Self::Tls(s) => s.get_ref().0,
+        };
+        match stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
 }
 
 impl AsyncRead for Io {

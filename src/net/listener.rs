@@ -1,12 +1,13 @@
 //! A listening socket inherited from the supervisor (TCP or Unix), duplicated once per runtime.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 /// Facts about one accepted connection, shared by every request on it.
@@ -107,6 +108,41 @@ pub(crate) enum Stream {
     Unix(UnixStream),
 }
 
+impl Stream {
+    /// Whether the peer sends something (or closes) within `limit`; nothing is consumed.
+    pub(crate) async fn sends_within(&self, limit: Duration) -> bool {
+        let arrived = async {
+            loop {
+                // `readable()` may wake without data (a fresh socket often does): a peek tells,
+                // and its `WouldBlock` clears the readiness so that the next wait is a real one.
+                let peeked = match self {
+                    Self::Tcp(s) => {
+                        s.readable().await?;
+                        s.try_io(Interest::READABLE, || peek(s.as_raw_fd()))
+                    }
+                    Self::Unix(s) => {
+                        s.readable().await?;
+                        s.try_io(Interest::READABLE, || peek(s.as_raw_fd()))
+                    }
+                };
+                match peeked {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => return other.map(|_| ()),
+                }
+            }
+        };
+        matches!(tokio::time::timeout(limit, arrived).await, Ok(Ok(())))
+    }
+}
+
+/// One byte of socket `fd` peeked (0: the peer closed), without waiting.
+fn peek(fd: RawFd) -> io::Result<usize> {
+    let mut byte = 0u8;
+    // SAFETY: `byte` is a valid one-byte buffer for the duration of the call.
+    let n = unsafe { libc::recv(fd, (&raw mut byte).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
@@ -154,5 +190,26 @@ impl AsyncWrite for Stream {
             Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_sends_nothing_is_told_apart_without_consuming_anything() {
+        let (mut peer, ours) = UnixStream::pair().unwrap();
+        let mut ours = Stream::Unix(ours);
+        assert!(!ours.sends_within(Duration::from_secs(5)).await, "nothing sent");
+        peer.write_all(b"GET").await.unwrap();
+        assert!(ours.sends_within(Duration::from_secs(5)).await);
+        let mut buf = [0u8; 3];
+        ours.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"GET", "the peek consumed nothing");
+        drop(peer);
+        assert!(ours.sends_within(Duration::from_secs(5)).await, "a close counts too");
     }
 }

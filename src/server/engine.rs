@@ -185,6 +185,16 @@ impl Engine {
 }
 
 impl Engine {
+    fn websockets(&self, drain: &Arc<Drain>) -> Arc<WebSockets> {
+        let cfg = &self.cfg;
+        Arc::new(WebSockets::new(
+            cfg.ws.clone(),
+            cfg.write_timeout,
+            Arc::clone(&self.bridge),
+            Arc::clone(drain),
+        ))
+    }
+
     fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool, ws: bool) -> PyResult<()> {
         let drain = Drain::new(self.cfg.graceful_timeout);
         let shared = Arc::new(Shared {
@@ -192,13 +202,7 @@ impl Engine {
             bridge: Arc::clone(&self.bridge),
             access_log,
             proxies: self.cfg.trusted_proxies.clone(),
-            upgrade: ws.then(|| {
-                Arc::new(WebSockets::new(
-                    self.cfg.ws.clone(),
-                    Arc::clone(&self.bridge),
-                    Arc::clone(&drain),
-                )) as Arc<dyn Upgrade>
-            }),
+            upgrade: ws.then(|| self.websockets(&drain) as Arc<dyn Upgrade>),
             admission: (self.cfg.limit_concurrency > 0).then(|| Admission::new(self.cfg.limit_concurrency)),
             max_requests: (self.cfg.max_requests > 0).then(|| self.max_requests()),
             body_limits: BodyLimits {

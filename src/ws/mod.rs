@@ -57,6 +57,7 @@ pub(crate) struct Accept {
 struct Handshake {
     response: Response<Empty<Bytes>>,
     upgrade: yawc::UpgradeFut,
+    link: session::Link,
     cfg: Arc<WsConfig>,
     bridge: Arc<Bridge>,
     drain: Arc<Drain>,
@@ -99,6 +100,8 @@ fn options(cfg: &WsConfig) -> yawc::Options {
 /// WebSockets as the HTTP engine's upgrade hook.
 pub(crate) struct WebSockets {
     cfg: Arc<WsConfig>,
+    /// `--write-timeout`, for sessions over HTTP/2 (see [`session::Link`]).
+    write_timeout: Option<Duration>,
     bridge: Arc<Bridge>,
     /// The worker's graceful stop: sessions are tracked by it, say "going away" when it
     /// begins and are cut at its timeout.
@@ -106,9 +109,10 @@ pub(crate) struct WebSockets {
 }
 
 impl WebSockets {
-    pub(crate) fn new(cfg: WsConfig, bridge: Arc<Bridge>, drain: Arc<Drain>) -> Self {
+    pub(crate) fn new(cfg: WsConfig, write_timeout: Option<Duration>, bridge: Arc<Bridge>, drain: Arc<Drain>) -> Self {
         Self {
             cfg: Arc::new(cfg),
+            write_timeout,
             bridge,
             drain,
         }
@@ -122,10 +126,15 @@ impl Upgrade for WebSockets {
         if !is_upgrade(req) {
             return None;
         }
+        let h2 = req.version() == Version::HTTP_2;
+        let link = session::Link {
+            write_timeout: self.write_timeout.filter(|_| h2),
+        };
         Some(match yawc::WebSocket::upgrade_with_options(req, options(&self.cfg)) {
             Ok((response, upgrade)) => Ok(Box::new(Handshake {
                 response,
                 upgrade,
+                link,
                 cfg: Arc::clone(&self.cfg),
                 bridge: Arc::clone(&self.bridge),
                 drain: Arc::clone(&self.drain),
@@ -146,6 +155,7 @@ impl Prepared for Handshake {
         let Handshake {
             response,
             upgrade,
+            link,
             cfg,
             bridge,
             drain,
@@ -162,7 +172,9 @@ impl Prepared for Handshake {
         let alive = drain.track();
         let ends = accept.ends;
         tokio::spawn(async move {
-            let _ = alive.unless_cut(session::run(upgrade, ends, cfg, bridge, &drain)).await;
+            let _ = alive
+                .unless_cut(session::run(upgrade, ends, link, cfg, bridge, &drain))
+                .await;
             drop(permit);
         });
         build(parts.status, headers, ResponseBody::full(Bytes::new()))

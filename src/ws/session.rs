@@ -5,10 +5,17 @@
 //! in `pending` while the task keeps writing what the app sends (an app that only sends and a
 //! client that only sends never deadlock); no further frame is read until it is taken, so a
 //! slow app slows its client down through TCP instead of filling memory.
+//!
+//! yawc answers a ping by queueing a pong, written the next time the socket is polled for
+//! writing. The session writes it before it reads the next frame, so a peer that floods pings
+//! and reads nothing fills no queue: it is held back by TCP, and dropped by the write timeout
+//! (on HTTP/1.1 the connection's socket enforces it; over HTTP/2, where the stream's flow
+//! control may hold writes back while the socket is fine, the session does, see [`Link`]).
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt};
@@ -22,6 +29,7 @@ use super::channel::{Command, Event, SessionEnds};
 use super::WsConfig;
 use crate::bridge::{Bridge, Level};
 use crate::http::drain::Drain;
+use crate::http::stall::WriteStall;
 
 /// How long, after a close frame was sent, the peer has to answer with its own.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,11 +46,20 @@ type Ws = yawc::streaming::Streaming<yawc::HttpStream>;
 /// Close code and reason sent to every open session when the worker stops (RFC 6455 §7.4.1).
 const GOING_AWAY: (u16, &str) = (1001, "going away");
 
+/// What ties a session to the connection it runs on.
+pub(super) struct Link {
+    /// Over HTTP/2: a write of the session that does not complete in this time (the stream's
+    /// flow control gives it no room) ends the session. `None` over HTTP/1.1, where the
+    /// connection's socket enforces the write timeout byte by byte.
+    pub(super) write_timeout: Option<Duration>,
+}
+
 /// Serves one session until it closes. When the worker stops (`drain`), the session closes
 /// with [`GOING_AWAY`] and the app is told that code.
 pub(super) async fn run(
     upgrade: yawc::UpgradeFut,
     ends: SessionEnds,
+    link: Link,
     cfg: Arc<WsConfig>,
     bridge: Arc<Bridge>,
     drain: &Drain,
@@ -62,6 +79,7 @@ pub(super) async fn run(
         commands,
         assembler: Assembler::new(cfg.max_message_size),
         cfg,
+        stall: WriteStall::new(link.write_timeout),
     }
     .serve(drain.stopped())
     .await;
@@ -74,6 +92,21 @@ struct Session {
     commands: mpsc::Receiver<Command>,
     assembler: Assembler,
     cfg: Arc<WsConfig>,
+    stall: WriteStall,
+}
+
+/// Awaits one write of the session (`fut`), failed by the write timeout once it waited that
+/// long (see [`Link::write_timeout`]).
+async fn bounded<T, E>(stall: &mut WriteStall, fut: impl Future<Output = Result<T, E>>) -> Result<T, ()> {
+    tokio::pin!(fut);
+    poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(res) => {
+            let _ = stall.watch(cx, Poll::Ready(Ok(())));
+            Poll::Ready(res.map_err(|_| ()))
+        }
+        Poll::Pending => stall.watch::<T>(cx, Poll::Pending).map(|_| Err(())),
+    })
+    .await
 }
 
 impl Session {
@@ -112,7 +145,7 @@ impl Session {
                                 Assembled::Message(ev) => pending = Some(ev),
                                 Assembled::More => {}
                                 Assembled::Fail(code, reason) => {
-                                    let _ = self.ws.send(Frame::close(CloseCode::from(code), reason)).await;
+                                    let _ = send(&mut self.ws, &mut self.stall, Frame::close(CloseCode::from(code), reason)).await;
                                     break (ABNORMAL, None);
                                 }
                             }
@@ -125,8 +158,12 @@ impl Session {
                             break (frame.close_code().map_or(NO_STATUS, u16::from), None);
                         }
                         OpCode::Pong => awaiting_pong = false,
-                        // Pings are answered by yawc.
-                        OpCode::Ping => {}
+                        // yawc queued the pong: write it before reading on (see the module docs).
+                        OpCode::Ping => {
+                            if flush(&mut self.ws, &mut self.stall).await.is_err() {
+                                break (ABNORMAL, None);
+                            }
+                        }
                     },
                     Err(_) => {
                         // A protocol error queued a close frame with its code (1002, 1007,
@@ -137,12 +174,12 @@ impl Session {
                 },
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Text(b)) => {
-                        if self.ws.send(Frame::text(b)).await.is_err() {
+                        if send(&mut self.ws, &mut self.stall, Frame::text(b)).await.is_err() {
                             break (ABNORMAL, None);
                         }
                     }
                     Some(Command::Binary(b)) => {
-                        if self.ws.send(Frame::binary(b)).await.is_err() {
+                        if send(&mut self.ws, &mut self.stall, Frame::binary(b)).await.is_err() {
                             break (ABNORMAL, None);
                         }
                     }
@@ -153,7 +190,7 @@ impl Session {
                 () = &mut ping, if interval.is_some() => {
                     ping.as_mut().reset(Instant::now() + interval.unwrap_or_default());
                     if !awaiting_pong {
-                        if self.ws.send(Frame::ping(bytes::Bytes::new())).await.is_err() {
+                        if send(&mut self.ws, &mut self.stall, Frame::ping(bytes::Bytes::new())).await.is_err() {
                             break (ABNORMAL, None);
                         }
                         awaiting_pong = true;
@@ -184,7 +221,14 @@ impl Session {
 
     /// Sends our close frame and waits (bounded) for the peer's answer.
     async fn close(&mut self, code: u16, reason: &str) {
-        if self.ws.send(Frame::close(CloseCode::from(code), reason)).await.is_err() {
+        if send(
+            &mut self.ws,
+            &mut self.stall,
+            Frame::close(CloseCode::from(code), reason),
+        )
+        .await
+        .is_err()
+        {
             return;
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
@@ -196,6 +240,20 @@ impl Session {
         })
         .await;
     }
+}
+
+/// Sends a frame (bounded by the write timeout over HTTP/2).
+async fn send(ws: &mut Ws, stall: &mut WriteStall, frame: Frame) -> Result<(), ()> {
+    bounded(stall, ws.send(frame)).await
+}
+
+/// Writes what yawc queued on its own (a pong), bounded like [`send`].
+async fn flush(ws: &mut Ws, stall: &mut WriteStall) -> Result<(), ()> {
+    bounded(stall, async {
+        poll_fn(|cx| Pin::new(&mut *ws).poll_ready(cx)).await?;
+        ws.flush().await
+    })
+    .await
 }
 
 /// Writes the frames yawc queued on its own (the answer to a close frame, the close frame of a

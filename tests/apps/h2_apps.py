@@ -12,6 +12,7 @@ Both serve the same routes, so one test runs against either interface:
 - `/wait_disconnect?tag=T`: never answers; records in `EVENTS[T]` when the app sees the client go.
 - `/stream_until_gone?tag=T`: streams small chunks until sending fails; records the error.
 - `/raise_mid_stream`: sends one chunk, then raises.
+- `/pause_stream?n=N&gap=S`: streams N chunks `chunk-i` with S seconds between them.
 - `/state?tag=T`: JSON of `PROGRESS[T]` and `EVENTS[T]`, read by another request of the test.
 
 State lives in module globals, so the tests run these apps with one worker.
@@ -92,6 +93,12 @@ async def rsgi_app(scope, protocol):
             EVENTS[tag] = f'error:{type(exc).__name__}'
             return
         EVENTS[tag] = 'timeout'
+    elif path == '/pause_stream':
+        transport = protocol.response_stream(200, TEXT)
+        for i in range(int(q.get('n', '3'))):
+            if i:
+                await asyncio.sleep(float(q.get('gap', '1')))
+            await transport.send_bytes(f'chunk-{i}\n'.encode())
     elif path == '/raise_mid_stream':
         transport = protocol.response_stream(200, TEXT)
         await transport.send_bytes(b'partial')
@@ -199,6 +206,13 @@ async def asgi_app(scope, receive, send):
             EVENTS[tag] = f'error:{type(exc).__name__}'
             return
         EVENTS[tag] = 'timeout'
+    elif path == '/pause_stream':
+        await start(send)
+        for i in range(int(q.get('n', '3'))):
+            if i:
+                await asyncio.sleep(float(q.get('gap', '1')))
+            await send({'type': 'http.response.body', 'body': f'chunk-{i}\n'.encode(), 'more_body': True})
+        await send({'type': 'http.response.body', 'body': b''})
     elif path == '/raise_mid_stream':
         await start(send)
         await send({'type': 'http.response.body', 'body': b'partial', 'more_body': True})

@@ -33,11 +33,27 @@ class RawResponse:
         return 'chunked' in (self.header('transfer-encoding') or '').lower()
 
 
-class Conn:
-    """A client socket with a read buffer and a small HTTP/1.1 response parser."""
+def narrow_socket(host: str, port: int, rcvbuf: int = 4096, timeout: float = 5.0) -> socket.socket:
+    """A TCP socket to `host:port` whose receive buffer (hence its TCP window) is `rcvbuf` bytes,
+    set before connecting: a client that stops reading blocks the server's writes quickly."""
+    sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(timeout)
+    sock.connect((host, port))
+    return sock
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+
+class Conn:
+    """A client socket with a read buffer and a small HTTP/1.1 response parser.
+
+    `rcvbuf`: connect with a receive buffer that small (see `narrow_socket`).
+    """
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0, rcvbuf: int | None = None) -> None:
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            self.sock = narrow_socket(host, port, rcvbuf, timeout)
         self.buf = b''
 
     @classmethod

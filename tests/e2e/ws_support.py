@@ -170,8 +170,8 @@ def upgrade_request(
 class WsConn(Conn):
     """A raw client connection: manual upgrade, then frames in both directions."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, timeout: float = 5.0, rcvbuf: int | None = None) -> None:
+        super().__init__(host, port, timeout=timeout, rcvbuf=rcvbuf)
         self.key = make_key()
         self.handshake_response: RawResponse | None = None
 

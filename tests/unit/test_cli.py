@@ -521,3 +521,56 @@ def test_graceful_timeout_default_and_bad_values(served):
     result = invoke('main:app', env={'GRANIAN_GRACEFUL_TIMEOUT': '-5'})
     assert result.exit_code == 2
     assert "Invalid value for 'GRANIAN_GRACEFUL_TIMEOUT'" in result.output
+
+
+# --- connection timeouts ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ('args', 'env', 'expected'),
+    [
+        (['--keep-alive-timeout', '10'], {}, {'keep_alive_timeout': 10}),
+        (['--timeout-keep-alive', '7'], {}, {'keep_alive_timeout': 7}),  # uvicorn's spelling
+        (['--keep-alive-timeout', '0'], {}, {'keep_alive_timeout': 0}),
+        ([], {'GRANIAN_KEEP_ALIVE_TIMEOUT': '3'}, {'keep_alive_timeout': 3}),
+        (['--write-timeout', '1m'], {}, {'write_timeout': 60}),
+        ([], {'GRANIAN_WRITE_TIMEOUT': '0'}, {'write_timeout': 0}),
+        (['--write-timeout', '2'], {'GRANIAN_WRITE_TIMEOUT': '9'}, {'write_timeout': 2}),
+    ],
+)
+def test_timeouts_from_flags_and_env(keywords, args, env, expected):
+    result = invoke(*args, 'main:app', env=env)
+    assert result.exit_code == 0, result.output
+    assert keywords == {'target': 'main:app', **expected}
+
+
+def test_timeouts_reach_the_config(served):
+    assert invoke('--timeout-keep-alive', '2', '--write-timeout', '1h', 'main:app').exit_code == 0
+    config = served.configs[0]
+    assert (config.keep_alive_timeout, config.write_timeout) == (2, 3600)
+    defaults = build_config('main:app')
+    assert (defaults.keep_alive_timeout, defaults.write_timeout) == (5, 30)
+
+
+@pytest.mark.parametrize(
+    ('args', 'env', 'message'),
+    [
+        (['--keep-alive-timeout', 'soon'], {}, "'soon' is not a valid duration"),
+        (['--write-timeout', '-1'], {}, "Error: Invalid value for '--write-timeout': '-1' is less than the minimum"),
+        (['--keep-alive-timeout', '2d'], {}, 'greater than the maximum allowed value of 86400 seconds'),
+        ([], {'GRANIAN_WRITE_TIMEOUT': 'x'}, "Error: Invalid value for 'GRANIAN_WRITE_TIMEOUT': 'x' is not a valid"),
+        ([], {'GRANIAN_KEEP_ALIVE_TIMEOUT': '-5'}, "Invalid value for 'GRANIAN_KEEP_ALIVE_TIMEOUT'"),
+    ],
+)
+def test_bad_timeouts_exit_2_naming_the_option(served, args, env, message):
+    result = invoke(*args, 'main:app', env=env)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert served.configs == []
+
+
+def test_help_shows_the_timeouts_with_their_env_vars():
+    output = ' '.join(invoke('--help').output.split())
+    assert '--keep-alive-timeout, --timeout-keep-alive DURATION' in output
+    assert 'env var: GRANIAN_KEEP_ALIVE_TIMEOUT; default: 5' in output
+    assert 'env var: GRANIAN_WRITE_TIMEOUT; default: 30' in output

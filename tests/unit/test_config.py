@@ -1,6 +1,7 @@
 """Config: defaults, validation messages, "auto" resolution, 1.x aliases, unsupported options, JSON round trip."""
 
 import dataclasses
+import datetime
 import json
 import logging
 from pathlib import Path
@@ -545,3 +546,17 @@ def test_graceful_timeout_defaults_to_30s_and_takes_durations_and_zero():
     assert build_config('main:app').graceful_timeout == 30
     assert build_config('main:app', graceful_timeout='2m').graceful_timeout == 120
     assert build_config('main:app', graceful_timeout=0).graceful_timeout == 0
+
+
+def test_connection_timeouts_defaults_and_bounds():
+    config = build_config('main:app')
+    assert (config.keep_alive_timeout, config.write_timeout) == (5, 30)
+    config = build_config('main:app', keep_alive_timeout='1m', write_timeout=0)
+    assert (config.keep_alive_timeout, config.write_timeout) == (60, 0)
+    assert error_of(keep_alive_timeout=-1).option == 'keep_alive_timeout'
+    assert error_of(write_timeout=86401).option == 'write_timeout'
+    assert 'is not a valid duration' in str(error_of(write_timeout=1.5))
+    # 0 means off: the engine reads None.
+    settings = build_config('main:app', keep_alive_timeout=0, write_timeout=2).engine_settings()
+    assert settings['keep_alive_timeout'] is None
+    assert settings['write_timeout'] == datetime.timedelta(seconds=2)
