@@ -185,7 +185,7 @@ mod tests {
     use tokio::net::UnixStream;
 
     use super::super::flood::budget::{Flood, LIMITS};
-    use super::super::flood::frames::{FrameHead, ACK, PING, PRIORITY};
+    use super::super::flood::frames::{frame, ACK, PING, PRIORITY};
     use super::super::flood::goaway;
     use super::*;
     use crate::net::Stream;
@@ -202,19 +202,6 @@ mod tests {
             Guarded::new(io, write_timeout, Some(Arc::clone(&activity)), h2),
             activity,
         )
-    }
-
-    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let head = FrameHead {
-            len: payload.len() as u32,
-            kind,
-            flags,
-            stream,
-            pad: 0,
-        };
-        let mut out = head.encode().to_vec();
-        out.extend_from_slice(payload);
-        out
     }
 
     #[tokio::test(start_paused = true)]

@@ -192,22 +192,24 @@ impl Scanner {
     }
 }
 
+/// A whole frame (head and payload) as a peer would send it; for the tests of the flood guard.
+#[cfg(test)]
+pub(crate) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let head = FrameHead {
+        len: payload.len() as u32,
+        kind,
+        flags,
+        stream,
+        pad: 0,
+    };
+    let mut out = head.encode().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let head = FrameHead {
-            len: payload.len() as u32,
-            kind,
-            flags,
-            stream,
-            pad: 0,
-        };
-        let mut out = head.encode().to_vec();
-        out.extend_from_slice(payload);
-        out
-    }
 
     fn heads(scanner: &mut Scanner, bytes: &[u8]) -> Vec<FrameHead> {
         let mut out = Vec::new();

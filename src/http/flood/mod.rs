@@ -227,22 +227,8 @@ impl FloodGuard {
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    use super::frames::{PRIORITY, SETTINGS};
+    use super::frames::{frame, PRIORITY, SETTINGS};
     use super::*;
-
-    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let mut out = FrameHead {
-            len: payload.len() as u32,
-            kind,
-            flags,
-            stream,
-            pad: 0,
-        }
-        .encode()
-        .to_vec();
-        out.extend_from_slice(payload);
-        out
-    }
 
     #[test]
     fn the_goaway_names_the_last_stream_and_the_reason() {
