@@ -11,8 +11,8 @@
 //!
 //! The cost on the hot path is a relaxed flag store per read or write that moved bytes, and
 //! one counter increment and decrement per HTTP/1.1 request (an insert and a removal in a set
-//! per HTTP/2 stream, in the scanner); the clock is only read by the watcher, which looks at the
-//! connection [`LOOKS`] times per timeout (see [`IdleClock`]).
+//! per HTTP/2 stream, in the scanner); the clock is only read by the worker's one sweeper
+//! (`drain.rs`), which looks at each connection [`LOOKS`] times per timeout (see [`IdleClock`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,19 +21,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-/// How often per timeout the watcher looks: a connection is closed between `timeout` and
+/// How often per timeout the sweeper looks: a connection is closed between `timeout` and
 /// `timeout * (1 + 1 / LOOKS)` after it went idle.
 pub(crate) const LOOKS: u32 = 4;
 
 /// What a connection did, shared by its I/O (which marks bytes moving), its requests (which
-/// hold it busy) and its idle watcher (which looks).
+/// hold it busy) and the worker's idle sweeper (which looks).
 #[derive(Default)]
 pub(crate) struct Activity {
     /// HTTP/1.1 requests in progress.
     busy: AtomicUsize,
     /// HTTP/2 streams are open.
     streams: AtomicBool,
-    /// Bytes moved either way since the watcher last looked.
+    /// Bytes moved either way since the sweeper last looked.
     moved: AtomicBool,
     /// A write is waiting for the peer to accept bytes.
     stalled: AtomicBool,
@@ -71,14 +71,9 @@ impl Activity {
         self.busy.load(Ordering::Acquire) > 0 || self.streams.load(Ordering::Relaxed)
     }
 
-    #[cfg(test)]
-    pub(crate) fn look_for_test(&self) -> bool {
-        self.look()
-    }
-
-    /// One look by the watcher: was the connection active since the last one? Clears the
+    /// One look by the sweeper: was the connection active since the last one? Clears the
     /// bytes-moved mark.
-    fn look(&self) -> bool {
+    pub(crate) fn look(&self) -> bool {
         let moved = self.moved.swap(false, Ordering::Relaxed);
         moved || self.is_busy() || self.stalled.load(Ordering::Relaxed)
     }
@@ -115,23 +110,6 @@ impl IdleClock {
             self.quiet += 1;
         }
         self.quiet >= LOOKS
-    }
-}
-
-/// Resolves once the connection has been idle for `timeout` (see [`IdleClock`]). One timer,
-/// re-armed in place.
-pub(crate) async fn went_idle(activity: &Activity, timeout: Duration) {
-    let period = IdleClock::period(timeout);
-    let mut clock = IdleClock::default();
-    let sleep = tokio::time::sleep(period);
-    tokio::pin!(sleep);
-    loop {
-        sleep.as_mut().await;
-        if clock.look(activity.look()) {
-            return;
-        }
-        let next = sleep.deadline() + period;
-        sleep.as_mut().reset(next);
     }
 }
 
@@ -176,8 +154,6 @@ mod tests {
 
     use super::*;
 
-    const TIMEOUT: Duration = Duration::from_secs(4);
-
     #[test]
     fn idle_after_a_whole_timeout_of_quiet_looks() {
         let mut clock = IdleClock::default();
@@ -221,33 +197,6 @@ mod tests {
         assert!(activity.look(), "a write waiting on the peer");
         activity.set_stalled(false);
         assert!(!activity.look());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_watcher_fires_between_one_timeout_and_one_look_more() {
-        let activity = Activity::new();
-        let started = tokio::time::Instant::now();
-        went_idle(&activity, TIMEOUT).await;
-        assert_eq!(started.elapsed(), TIMEOUT, "idle from the start: exactly one timeout");
-
-        let activity = Activity::new();
-        let watcher = {
-            let activity = Arc::clone(&activity);
-            tokio::spawn(async move {
-                went_idle(&activity, TIMEOUT).await;
-                tokio::time::Instant::now()
-            })
-        };
-        // Activity just after the third look: the quiet count restarts from there.
-        tokio::time::sleep(IdleClock::period(TIMEOUT) * 3 + Duration::from_millis(1)).await;
-        activity.moved();
-        let last_active = tokio::time::Instant::now();
-        let fired = watcher.await.unwrap();
-        let idle_for = fired - last_active;
-        assert!(
-            idle_for >= TIMEOUT && idle_for <= TIMEOUT + IdleClock::period(TIMEOUT),
-            "{idle_for:?}"
-        );
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -28,10 +29,10 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::TlsAcceptor;
 
-use super::activity::{went_idle, Activity, Tracked};
+use super::activity::{Activity, Tracked};
 use super::admission::Refused;
 use super::default_headers::DefaultHeaders;
 use super::drain::Token;
@@ -39,6 +40,7 @@ use super::error_head::StampServer;
 use super::guarded::Guarded;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
+use super::signal::{Signal, IDLE, STOP};
 use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, HttpMode};
 use crate::net::{ConnInfo, Stream};
@@ -62,7 +64,7 @@ pub(crate) struct Protocols {
     server_header: bool,
     /// Added to every response the service returns (`--server-header`, `--header`).
     default_headers: Arc<DefaultHeaders>,
-    keep_alive_timeout: Option<Duration>,
+    pub(crate) keep_alive_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
 }
 
@@ -134,7 +136,6 @@ impl Protocols {
 pub(crate) struct ConnCtx<I> {
     pub(crate) shared: Arc<Shared<I>>,
     pub(crate) protocols: Arc<Protocols>,
-    pub(crate) shutdown: watch::Receiver<bool>,
     /// Where the app's responses come back to this runtime.
     pub(crate) outbox: Arc<Outbox>,
 }
@@ -246,20 +247,6 @@ where
     }
 }
 
-/// Resolves once the worker stops (or its engine is gone).
-async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-/// Resolves once `idle` (the connection's activity and its keep-alive timeout) says the
-/// connection is idle; never without one.
-async fn idle_for(idle: Option<(&Activity, Duration)>) {
-    match idle {
-        Some((activity, timeout)) => went_idle(activity, timeout).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Closes a connection the keep-alive timeout found idle (nothing in progress, nothing
 /// received): HTTP/1 at once; HTTP/2 says GOAWAY and closes once no stream is open, a grace
 /// later (streams the client opened before it saw the GOAWAY are served).
@@ -278,24 +265,33 @@ async fn close_idle<C: Graceful>(mut conn: Pin<&mut C>, activity: &Activity) -> 
     }
 }
 
-/// Serves `conn` until it ends, or until `idle` finds it idle; once the worker stops, lets it
-/// run `grace` longer (a request on its way is still served), then asks it to finish
-/// gracefully.
+/// Serves `conn` until it ends, or until its `signal` says the worker stops ([`STOP`]) or the
+/// keep-alive timeout found it idle ([`IDLE`], raised only for a connection whose `activity`
+/// the sweeper watches); once the worker stops, lets it run `grace` longer (a request on its
+/// way is still served), then asks it to finish gracefully. Between two wake-ups of the
+/// connection this costs one atomic load: no timer, no channel.
 async fn drive<C: Graceful>(
     conn: C,
-    shutdown: &mut watch::Receiver<bool>,
+    signal: &Signal,
     grace: Duration,
-    idle: Option<(&Activity, Duration)>,
+    activity: Option<&Activity>,
 ) -> Result<(), hyper::Error> {
     tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => return res,
-        () = stop_requested(shutdown) => {}
-        () = idle_for(idle) => {
-            if let Some((activity, _)) = idle {
+    let raised = std::future::poll_fn(|cx| {
+        if let Poll::Ready(res) = conn.as_mut().poll(cx) {
+            return Poll::Ready(Err(res));
+        }
+        signal.poll(cx, STOP | IDLE).map(Ok)
+    })
+    .await;
+    match raised {
+        Err(res) => return res,
+        Ok(flags) if flags & STOP == 0 => {
+            if let Some(activity) = activity {
                 return close_idle(conn.as_mut(), activity).await;
             }
         }
+        Ok(_) => {}
     }
     if !grace.is_zero() {
         tokio::select! {
@@ -329,110 +325,117 @@ pub(crate) fn spawn_connection<I: Interface>(
     ctx: ConnCtx<I>,
     alive: Token,
 ) {
-    tokio::spawn(alive.unless_cut(async move {
-        let ConnCtx {
-            shared,
-            protocols,
-            mut shutdown,
-            outbox,
-        } = ctx;
-        let bridge = Arc::clone(&shared.bridge);
-        let limit = protocols.first_read_timeout;
-        if let Some(idle) = protocols.keep_alive_timeout {
-            // Before the TLS handshake or the protocol detection: a connection that sends
-            // nothing at all is idle from the start (and silent past the first-read bound).
-            if !stream.sends_within(idle.min(limit)).await {
-                return;
-            }
-        }
-        let (io, version) = match (&protocols.tls, stream) {
-            // TLS on every listener it was asked for, Unix sockets included.
-            (Some(acceptor), stream) => {
-                let tls = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        bridge.log(Level::Debug, || format!("TLS handshake failed: {e}"));
-                        return;
-                    }
-                    Err(_) => return,
-                };
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2") || protocols.mode == HttpMode::Http2;
-                (Io::Tls(Box::new(tls)), if h2 { Version::H2 } else { Version::H1 })
-            }
-            (_, mut stream) => match protocols.mode {
-                HttpMode::Http1 => (
-                    Io::Plain {
-                        prefix: Bytes::new(),
-                        stream,
-                    },
-                    Version::H1,
-                ),
-                mode => match detect(&mut stream, limit).await {
-                    Some((Version::H1, _)) if mode == HttpMode::Http2 => {
-                        refuse_http1(stream, protocols.server_header).await;
-                        return;
-                    }
-                    Some((version, prefix)) => (Io::Plain { prefix, stream }, version),
-                    None => return,
-                },
-            },
-        };
-        let activity = protocols.keep_alive_timeout.map(|_| Activity::new());
-        let io = Guarded::new(io, protocols.write_timeout, activity.clone(), version == Version::H2);
-        let stopping = shutdown.clone();
-        let defaults = (!protocols.default_headers.is_empty()).then(|| Arc::clone(&protocols.default_headers));
-        let requests = activity.clone();
-        let svc = service_fn(move |req| {
-            // An HTTP/1.1 connection is busy until hyper drops the response body (keep-alive
-            // timeout); HTTP/2 streams are followed by the flood guard's scanner.
-            let busy = requests
-                .as_ref()
-                .filter(|_| version == Version::H1)
-                .map(Activity::begin);
-            let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
-            let stopping = stopping.clone();
-            let defaults = defaults.clone();
-            // Boxed: HTTP/2 spawns one task per stream, and moving this future (the whole request
-            // state) into each task's cell by value was a measurable share of the time.
-            Box::pin(async move {
-                let mut response = response.await?;
-                if let Some(defaults) = &defaults {
-                    defaults.apply(response.headers_mut());
-                }
-                if version == Version::H1 && *stopping.borrow() && response.status() != StatusCode::SWITCHING_PROTOCOLS
-                {
-                    response
-                        .headers_mut()
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
-                }
-                Ok::<_, Refused>(response.map(|body| Tracked::new(body, busy)))
-            })
-        });
-        let idle = activity.as_deref().zip(protocols.keep_alive_timeout);
-        let res = match version {
-            Version::H1 => {
-                let io = TokioIo::new(StampServer::new(io, protocols.server_header));
-                let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
-                drive(conn, &mut shutdown, IDLE_GRACE, idle).await
-            }
-            Version::H2 => {
-                let io = TokioIo::new(io);
-                drive(
-                    protocols.h2.serve_connection(io, svc),
-                    &mut shutdown,
-                    Duration::ZERO,
-                    idle,
-                )
-                .await
-            }
-        };
-        if let Err(e) = res {
-            bridge.log(Level::Debug, || {
-                format!("connection closed with error: {}", with_causes(&e))
-            });
-        }
+    tokio::spawn(async move {
+        let alive = alive;
+        alive.unless_cut(serve_connection(stream, info, ctx, &alive)).await;
         drop(permit);
-    }));
+    });
+}
+
+/// What [`spawn_connection`] runs: the handshake, then hyper until the connection ends.
+async fn serve_connection<I: Interface>(stream: Stream, info: Arc<ConnInfo>, ctx: ConnCtx<I>, alive: &Token) {
+    let ConnCtx {
+        shared,
+        protocols,
+        outbox,
+    } = ctx;
+    let bridge = Arc::clone(&shared.bridge);
+    let limit = protocols.first_read_timeout;
+    if let Some(idle) = protocols.keep_alive_timeout {
+        // Before the TLS handshake or the protocol detection: a connection that sends
+        // nothing at all is idle from the start (and silent past the first-read bound).
+        if !stream.sends_within(idle.min(limit)).await {
+            return;
+        }
+    }
+    let (io, version) = match (&protocols.tls, stream) {
+        // TLS on every listener it was asked for, Unix sockets included.
+        (Some(acceptor), stream) => {
+            let tls = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    bridge.log(Level::Debug, || format!("TLS handshake failed: {e}"));
+                    return;
+                }
+                Err(_) => return,
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2") || protocols.mode == HttpMode::Http2;
+            (Io::Tls(Box::new(tls)), if h2 { Version::H2 } else { Version::H1 })
+        }
+        (_, mut stream) => match protocols.mode {
+            HttpMode::Http1 => (
+                Io::Plain {
+                    prefix: Bytes::new(),
+                    stream,
+                },
+                Version::H1,
+            ),
+            mode => match detect(&mut stream, limit).await {
+                Some((Version::H1, _)) if mode == HttpMode::Http2 => {
+                    refuse_http1(stream, protocols.server_header).await;
+                    return;
+                }
+                Some((version, prefix)) => (Io::Plain { prefix, stream }, version),
+                None => return,
+            },
+        },
+    };
+    let activity = protocols.keep_alive_timeout.map(|_| Activity::new());
+    if let Some(activity) = &activity {
+        alive.watch_idle(Arc::clone(activity));
+    }
+    let io = Guarded::new(io, protocols.write_timeout, activity.clone(), version == Version::H2);
+    let stopping = Arc::clone(alive.signal());
+    let defaults = (!protocols.default_headers.is_empty()).then(|| Arc::clone(&protocols.default_headers));
+    let requests = activity.clone();
+    let svc = service_fn(move |req| {
+        // An HTTP/1.1 connection is busy until hyper drops the response body (keep-alive
+        // timeout); HTTP/2 streams are followed by the flood guard's scanner.
+        let busy = requests
+            .as_ref()
+            .filter(|_| version == Version::H1)
+            .map(Activity::begin);
+        let response = handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox));
+        let stopping = Arc::clone(&stopping);
+        let defaults = defaults.clone();
+        // Boxed: HTTP/2 spawns one task per stream, and moving this future (the whole request
+        // state) into each task's cell by value was a measurable share of the time.
+        Box::pin(async move {
+            let mut response = response.await?;
+            if let Some(defaults) = &defaults {
+                defaults.apply(response.headers_mut());
+            }
+            if version == Version::H1 && stopping.is(STOP) && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Refused>(response.map(|body| Tracked::new(body, busy)))
+        })
+    });
+    let signal = alive.signal();
+    let res = match version {
+        Version::H1 => {
+            let io = TokioIo::new(StampServer::new(io, protocols.server_header));
+            let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
+            drive(conn, signal, IDLE_GRACE, activity.as_deref()).await
+        }
+        Version::H2 => {
+            let io = TokioIo::new(io);
+            drive(
+                protocols.h2.serve_connection(io, svc),
+                signal,
+                Duration::ZERO,
+                activity.as_deref(),
+            )
+            .await
+        }
+    };
+    if let Err(e) = res {
+        bridge.log(Level::Debug, || {
+            format!("connection closed with error: {}", with_causes(&e))
+        });
+    }
 }
 
 #[cfg(test)]
@@ -445,16 +448,18 @@ mod tests {
     use std::convert::Infallible;
 
     use super::*;
+    use crate::http::drain::Drain;
     use http_body_util::Full;
     use tokio::io::{AsyncWriteExt, DuplexStream};
 
     const GRACE: Duration = Duration::from_millis(100);
 
-    /// Serves one HTTP/1.1 connection through [`drive`]; returns the client end, the stop
-    /// switch and the connection's task.
-    fn serve() -> (DuplexStream, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    /// Serves one HTTP/1.1 connection through [`drive`], tracked by a drain; returns the client
+    /// end, the drain (its `stop` is the stop switch) and the connection's task.
+    fn serve() -> (DuplexStream, Arc<Drain>, tokio::task::JoinHandle<()>) {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        let (stop, mut shutdown) = watch::channel(false);
+        let stop = Drain::new(Duration::from_secs(30));
+        let token = stop.track();
         let task = tokio::spawn(async move {
             let svc = service_fn(|_req| async {
                 Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
@@ -462,7 +467,7 @@ mod tests {
             let conn = http1::Builder::new()
                 .serve_connection(TokioIo::new(server), svc)
                 .with_upgrades();
-            let _ = drive(conn, &mut shutdown, GRACE, None).await;
+            let _ = drive(conn, token.signal(), GRACE, None).await;
         });
         (client, stop, task)
     }
@@ -479,7 +484,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_connection_closes_after_the_grace_once_stopped() {
         let (mut client, stop, task) = serve();
-        stop.send(true).unwrap();
+        stop.stop();
         assert_eq!(read_to_close(&mut client).await, "");
         task.await.unwrap();
     }
@@ -487,7 +492,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_sent_during_the_grace_is_still_served() {
         let (mut client, stop, task) = serve();
-        stop.send(true).unwrap();
+        stop.stop();
         client.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
         let got = read_to_close(&mut client).await;
         assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
@@ -508,7 +513,7 @@ mod tests {
             assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"));
         }
         assert!(!task.is_finished());
-        stop.send(true).unwrap();
+        stop.stop();
         read_to_close(&mut client).await;
         task.await.unwrap();
     }
@@ -522,13 +527,21 @@ mod tests {
             .with_upgrades()
     }
 
+    /// A connection's token and activity, watched by a sweeper with a 5 s keep-alive timeout.
+    fn watched_for_idle() -> (Token, Arc<Activity>) {
+        let drain = Drain::new(Duration::from_secs(30));
+        tokio::spawn(Arc::clone(&drain).sweep_idle(Duration::from_secs(5)));
+        let token = drain.track();
+        let activity = Activity::new();
+        token.watch_idle(Arc::clone(&activity));
+        (token, activity)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_keep_alive_timeout_closes_an_idle_connection() {
         let (mut client, server) = tokio::io::duplex(1024);
-        let (_stop, mut shutdown) = watch::channel(false);
-        let activity = Activity::new();
-        let idle = Some((&*activity, Duration::from_secs(5)));
-        drive(idle_timeout_conn(server), &mut shutdown, GRACE, idle)
+        let (token, activity) = watched_for_idle();
+        drive(idle_timeout_conn(server), token.signal(), GRACE, Some(&activity))
             .await
             .unwrap();
         assert_eq!(read_to_close(&mut client).await, "");
@@ -537,11 +550,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_busy_connection_outlives_the_keep_alive_timeout() {
         let (_client, server) = tokio::io::duplex(1024);
-        let (_stop, mut shutdown) = watch::channel(false);
-        let activity = Activity::new();
+        let (token, activity) = watched_for_idle();
         let _request = activity.begin();
-        let idle = Some((&*activity, Duration::from_secs(5)));
-        let served = drive(idle_timeout_conn(server), &mut shutdown, GRACE, idle);
+        let served = drive(idle_timeout_conn(server), token.signal(), GRACE, Some(&activity));
         assert!(tokio::time::timeout(Duration::from_secs(60), served).await.is_err());
     }
 

@@ -59,12 +59,11 @@ fn serve(drain: &Arc<Drain>) -> Served {
         }
     });
     let token = drain.track();
-    let mut stopping = drain.stopping();
     let task = tokio::spawn(async move {
         let conn = http1::Builder::new()
             .serve_connection(TokioIo::new(server), svc)
             .with_upgrades();
-        token.unless_cut(drive(conn, &mut stopping, GRACE, None)).await
+        token.unless_cut(drive(conn, token.signal(), GRACE, None)).await
     });
     (client, task, reached, dropped)
 }

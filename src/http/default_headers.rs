@@ -3,7 +3,7 @@
 //! response already carries wins: the app's `server`, or an app's own `cache-control` over a
 //! `--header cache-control:...`. (The `date` header is hyper's, see `conn.rs`.)
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, SERVER};
+use http::header::{Entry, HeaderMap, HeaderName, HeaderValue, SERVER};
 
 static SERVER_NAME: HeaderValue = HeaderValue::from_static("granian");
 
@@ -38,14 +38,18 @@ impl DefaultHeaders {
         self.groups.is_empty()
     }
 
-    /// Adds every default header whose name the response does not already have.
+    /// Adds every default header whose name the response does not already have (one lookup
+    /// per name).
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         for (name, values) in &self.groups {
-            if headers.contains_key(name) {
-                continue;
-            }
-            for value in values {
-                headers.append(name.clone(), value.clone());
+            if let Entry::Vacant(slot) = headers.entry(name) {
+                let mut values = values.iter();
+                if let Some(first) = values.next() {
+                    let mut entry = slot.insert_entry(first.clone());
+                    for value in values {
+                        entry.append(value.clone());
+                    }
+                }
             }
         }
     }

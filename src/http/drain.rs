@@ -1,27 +1,39 @@
-//! A worker's graceful stop: one object shared by the accept loops, the connections and what
-//! serves a connection after an upgrade (WebSocket sessions).
+//! A worker's graceful stop, and the registry of what it waits for: one [`Token`] per
+//! connection and per WebSocket session, each with its [`Signal`].
 //!
 //! The stop goes through three moments:
 //!
-//! 1. **stop** ([`Drain::stop`]): the accept loops end; connections are told to close once
-//!    the request they serve is answered (`conn.rs`); WebSocket sessions say "going away".
+//! 1. **stop** ([`Drain::stop`]): the accept loops end; every tracked task's signal gets
+//!    [`STOP`]: connections close once the request they serve is answered (`conn.rs`);
+//!    WebSocket sessions say "going away".
 //! 2. **settle** ([`Drain::settle`], awaited by every runtime once its accept loop ended): the
-//!    worker waits until every tracked task (one [`Token`] each: connections, WebSocket
-//!    sessions) has ended, for at most the graceful timeout, counted from the stop.
-//! 3. **cut**: at the timeout, every task still running under [`Token::unless_cut`] is
-//!    dropped where it stands: its connection closes, the request futures it owned are dropped
-//!    (their apps are told the client is gone; a response being sent is cut), and the
-//!    settle ends. A zero timeout cuts at once.
+//!    worker waits until every tracked task has ended, for at most the graceful timeout, counted
+//!    from the stop.
+//! 3. **cut**: at the timeout, every task still running under [`Token::unless_cut`] gets
+//!    [`CUT`] and is dropped where it stands: its connection closes, the request futures it
+//!    owned are dropped (their apps are told the client is gone; a response being sent is cut),
+//!    and the settle ends. A zero timeout cuts at once.
+//!
+//! The same registry carries the keep-alive timeout: one sweeper per worker
+//! ([`Drain::sweep_idle`]) looks at every watched connection's [`Activity`] and raises [`IDLE`]
+//! on the ones quiet for the whole timeout. So a connection holds no timer and no channel of its
+//! own: between two requests it reads one atomic flag word (see `signal.rs`); the registry's
+//! lock is taken when a task starts and ends, and by the sweeper.
 //!
 //! Nothing here knows hyper or Python: the rules are tested on plain futures below.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
+use slab::Slab;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
+
+use super::activity::{Activity, IdleClock};
+use super::signal::{Signal, CUT, IDLE, STOP};
 
 /// How a settle ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,16 +45,29 @@ pub(crate) enum Settled {
 }
 
 pub(crate) struct Drain {
-    /// Flips once: stop accepting, close connections after their current request.
+    /// Flips once: stop accepting (the accept loops watch it).
     stop: watch::Sender<bool>,
-    /// Flips once, at the graceful timeout: drop whatever is still running.
-    cut: watch::Sender<bool>,
     /// When `stop` flipped (the graceful timeout counts from there).
     stopped_at: OnceLock<Instant>,
     timeout: Duration,
+    registry: Mutex<Registry>,
     /// Tracked tasks alive now; `idle` is notified when it drops to zero.
     tasks: AtomicUsize,
     idle: Notify,
+}
+
+/// The tracked tasks, and the flags raised to all of them (a task tracked later starts with
+/// them raised).
+#[derive(Default)]
+struct Registry {
+    entries: Slab<Entry>,
+    raised: u8,
+}
+
+struct Entry {
+    signal: Arc<Signal>,
+    /// The connection's activity and idle count, when the keep-alive timeout watches it.
+    idle: Option<(Arc<Activity>, IdleClock)>,
 }
 
 impl Drain {
@@ -50,22 +75,39 @@ impl Drain {
     pub(crate) fn new(timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             stop: watch::channel(false).0,
-            cut: watch::channel(false).0,
             stopped_at: OnceLock::new(),
             timeout,
+            registry: Mutex::new(Registry::default()),
             tasks: AtomicUsize::new(0),
             idle: Notify::new(),
         })
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        crate::bridge::lock(&self.registry)
+    }
+
+    /// Raises `flag` on every tracked task, now and to come; false if it already was.
+    fn raise_all(&self, flag: u8) -> bool {
+        let mut registry = self.registry();
+        if registry.raised & flag != 0 {
+            return false;
+        }
+        registry.raised |= flag;
+        for (_, entry) in &registry.entries {
+            entry.signal.raise(flag);
+        }
+        true
     }
 
     /// Begins the stop. Idempotent: the graceful timeout counts from the first call.
     pub(crate) fn stop(&self) {
         self.stopped_at.get_or_init(Instant::now);
         self.stop.send_replace(true);
+        self.raise_all(STOP);
     }
 
-    /// The stop switch, for the code that watches it (accept loops, connections): true once
-    /// stopping.
+    /// The stop switch, for the accept loops: true once stopping.
     pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
         self.stop.subscribe()
     }
@@ -77,15 +119,30 @@ impl Drain {
 
     #[cfg(test)]
     fn is_cut(&self) -> bool {
-        *self.cut.borrow()
+        self.registry().raised & CUT != 0
     }
 
     /// Counts a task the stop waits for, until the token is dropped. Take it before the task
     /// is spawned, while something already tracked is still alive (the connection a WebSocket
     /// session comes from), so that the count never touches zero in between.
     pub(crate) fn track(self: &Arc<Self>) -> Token {
+        let signal = Arc::new(Signal::default());
+        let key = {
+            let mut registry = self.registry();
+            if registry.raised != 0 {
+                signal.raise(registry.raised);
+            }
+            registry.entries.insert(Entry {
+                signal: Arc::clone(&signal),
+                idle: None,
+            })
+        };
         self.tasks.fetch_add(1, Ordering::AcqRel);
-        Token(Arc::clone(self))
+        Token {
+            drain: Arc::clone(self),
+            key,
+            signal,
+        }
     }
 
     /// Tracked tasks alive now.
@@ -119,35 +176,86 @@ impl Drain {
             () = tokio::time::sleep_until(since + self.timeout) => {}
         }
         let left = self.tasks();
-        if !self.cut.send_replace(true) {
+        if self.raise_all(CUT) {
             on_cut(left);
         }
         // Every task under `unless_cut` ends at once now.
         self.idle().await;
         Settled::Cut
     }
+
+    /// The keep-alive timeout for every watched connection (see [`Token::watch_idle`]): looks
+    /// at each `timeout / LOOKS` (the rule is [`IdleClock`]'s) and raises [`IDLE`] on those
+    /// quiet for the whole timeout. Runs until the stop (draining closes idle connections
+    /// itself); spawn it once per worker.
+    pub(crate) async fn sweep_idle(self: Arc<Self>, timeout: Duration) {
+        let period = IdleClock::period(timeout);
+        let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stopped = self.stopped();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut stopped => return,
+                _ = ticks.tick() => {}
+            }
+            let mut registry = self.registry();
+            for (_, entry) in &mut registry.entries {
+                if let Some((activity, clock)) = &mut entry.idle {
+                    if clock.look(activity.look()) {
+                        entry.signal.raise(IDLE);
+                        entry.idle = None;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One tracked task (see [`Drain::track`]); dropping it says the task has ended.
-pub(crate) struct Token(Arc<Drain>);
+pub(crate) struct Token {
+    drain: Arc<Drain>,
+    key: usize,
+    signal: Arc<Signal>,
+}
 
 impl Token {
-    /// Runs `fut` until it completes (`Some`) or the drain cuts it (`None`: `fut` is dropped
-    /// where it stands), then lets the token go.
-    pub(crate) async fn unless_cut<F: Future>(self, fut: F) -> Option<F::Output> {
-        let mut cut = self.0.cut.subscribe();
-        tokio::select! {
-            biased;
-            _ = cut.wait_for(|cut| *cut) => None,
-            out = fut => Some(out),
+    /// What the task is told: [`STOP`], [`IDLE`], [`CUT`].
+    pub(crate) fn signal(&self) -> &Arc<Signal> {
+        &self.signal
+    }
+
+    /// Puts the task's connection under the keep-alive timeout (see [`Drain::sweep_idle`]):
+    /// [`IDLE`] is raised once `activity` has been quiet for the whole timeout, counted from
+    /// now.
+    pub(crate) fn watch_idle(&self, activity: Arc<Activity>) {
+        // Counted from now: the first look sees the connection as active.
+        activity.moved();
+        if let Some(entry) = self.drain.registry().entries.get_mut(self.key) {
+            entry.idle = Some((activity, IdleClock::default()));
         }
+    }
+
+    /// Runs `fut` until it completes (`Some`) or the drain cuts it (`None`: `fut` is dropped
+    /// where it stands). The token itself goes when its holder drops it.
+    pub(crate) async fn unless_cut<F: Future>(&self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        std::future::poll_fn(|cx| {
+            if self.signal.poll(cx, CUT).is_ready() {
+                return Poll::Ready(None);
+            }
+            fut.as_mut().poll(cx).map(Some)
+        })
+        .await
     }
 }
 
 impl Drop for Token {
     fn drop(&mut self) {
-        if self.0.tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
+        self.drain.registry().entries.remove(self.key);
+        if self.drain.tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.drain.idle.notify_waiters();
         }
     }
 }
@@ -305,6 +413,74 @@ mod tests {
         assert!(drain.is_cut());
         assert!(!settle.is_finished(), "the token is still held");
         assert_eq!(token.unless_cut(std::future::pending::<()>()).await, None);
+        drop(token);
         assert_eq!(settle.await.unwrap(), Settled::Cut);
+    }
+
+    #[tokio::test]
+    async fn the_stop_is_raised_on_every_task_now_and_to_come() {
+        let drain = Drain::new(TIMEOUT);
+        let before = drain.track();
+        assert!(!before.signal().is(STOP));
+        drain.stop();
+        assert!(before.signal().is(STOP));
+        let after = drain.track();
+        assert!(after.signal().is(STOP) && !after.signal().is(CUT));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweeper_raises_idle_between_one_timeout_and_one_look_more_after_the_last_activity() {
+        const KEEP_ALIVE: Duration = Duration::from_secs(4);
+        let drain = Drain::new(TIMEOUT);
+        tokio::spawn(Arc::clone(&drain).sweep_idle(KEEP_ALIVE));
+        let idle_at = |token: Token| async move {
+            std::future::poll_fn(|cx| token.signal().poll(cx, IDLE)).await;
+            Instant::now()
+        };
+
+        // Quiet from the start: closed one timeout to one look more after it was watched.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let quiet = drain.track();
+        quiet.watch_idle(Activity::new());
+        let watched = Instant::now();
+        let idle = idle_at(quiet).await - watched;
+        assert!(
+            idle >= KEEP_ALIVE && idle <= KEEP_ALIVE + IdleClock::period(KEEP_ALIVE),
+            "{idle:?}"
+        );
+
+        // Activity after a few looks starts the count again.
+        let token = drain.track();
+        let activity = Activity::new();
+        token.watch_idle(Arc::clone(&activity));
+        let fired = tokio::spawn(idle_at(token));
+        tokio::time::sleep(IdleClock::period(KEEP_ALIVE) * 3 + Duration::from_millis(1)).await;
+        activity.moved();
+        let last_active = Instant::now();
+        let idle = fired.await.unwrap() - last_active;
+        assert!(
+            idle >= KEEP_ALIVE && idle <= KEEP_ALIVE + IdleClock::period(KEEP_ALIVE),
+            "{idle:?}"
+        );
+
+        // A connection with a request in progress is never idle; an unwatched task neither.
+        let busy = drain.track();
+        let activity = Activity::new();
+        busy.watch_idle(Arc::clone(&activity));
+        let _request = activity.begin();
+        let unwatched = drain.track();
+        tokio::time::sleep(KEEP_ALIVE * 10).await;
+        assert!(!busy.signal().is(IDLE) && !unwatched.signal().is(IDLE));
+        assert_eq!(drain.tasks(), 2, "ended tasks left the registry");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweeper_ends_with_the_stop() {
+        let drain = Drain::new(TIMEOUT);
+        let sweeper = tokio::spawn(Arc::clone(&drain).sweep_idle(Duration::from_secs(4)));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(!sweeper.is_finished());
+        drain.stop();
+        sweeper.await.unwrap();
     }
 }

@@ -19,5 +19,6 @@ pub(crate) mod io;
 pub(crate) mod max_requests;
 pub(crate) mod names;
 pub(crate) mod response;
+pub(crate) mod signal;
 pub(crate) mod stall;
 pub(crate) mod upgrade;

@@ -44,7 +44,6 @@ async fn serve<I: Interface>(
             let ctx = ConnCtx {
                 shared: Arc::clone(&shared),
                 protocols: Arc::clone(&protocols),
-                shutdown: drain.stopping(),
                 outbox: Arc::clone(&outbox),
             };
             spawn_connection(stream, info, permit, ctx, drain.track());
@@ -125,6 +124,10 @@ pub(crate) fn start<I: Interface>(
                 match rt {
                     Ok(rt) => {
                         rt.block_on(async move {
+                            // One keep-alive sweeper per worker, on the first runtime.
+                            if let Some(timeout) = protocols.keep_alive_timeout.filter(|_| i == 0) {
+                                tokio::spawn(Arc::clone(&drain).sweep_idle(timeout));
+                            }
                             serve(socket, shared, protocols, permits, drain).await;
                             done();
                             let _ = release.wait_for(|r| *r).await;

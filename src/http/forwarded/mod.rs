@@ -99,16 +99,39 @@ pub(crate) fn resolve(trust: &ProxyTrust, peer: Option<IpAddr>, headers: &Header
     if peer.is_some_and(|ip| !trust.trusts(ip)) {
         return Forwarded::default();
     }
-    if headers.contains_key(&X_FORWARDED_FOR) || headers.contains_key(&X_FORWARDED_PROTO) {
-        return Forwarded {
+    match carried(headers) {
+        Carried::XForwarded => Forwarded {
             client: x_forwarded_for(trust, headers.get_all(&X_FORWARDED_FOR)),
             secure: x_forwarded_proto(headers.get_all(&X_FORWARDED_PROTO)),
-        };
+        },
+        Carried::Forwarded => forwarded(trust, headers.get_all(FORWARDED)),
+        Carried::None => Forwarded::default(),
     }
-    if headers.contains_key(FORWARDED) {
-        return forwarded(trust, headers.get_all(FORWARDED));
+}
+
+/// Which kind of proxy header a request carries.
+enum Carried {
+    /// `X-Forwarded-For` or `X-Forwarded-Proto` (these win over `Forwarded`).
+    XForwarded,
+    /// `Forwarded` only.
+    Forwarded,
+    None,
+}
+
+/// One pass over the request's header names: cheaper than hashing three names that are
+/// almost always absent (a request has a handful of headers; a name comparison fails on its
+/// length or first bytes).
+fn carried(headers: &HeaderMap) -> Carried {
+    let mut found = Carried::None;
+    for name in headers.keys() {
+        if name == X_FORWARDED_FOR || name == X_FORWARDED_PROTO {
+            return Carried::XForwarded;
+        }
+        if name == FORWARDED {
+            found = Carried::Forwarded;
+        }
     }
-    Forwarded::default()
+    found
 }
 
 fn x_forwarded_for(trust: &ProxyTrust, lines: GetAll<'_, HeaderValue>) -> Option<IpAddr> {
