@@ -3,7 +3,7 @@
 //! to turn a [`RequestCtx`] into their app call.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -34,6 +34,9 @@ pub(crate) struct RequestCtx {
     /// The runtime serving the connection: where the app's I/O requests are spawned.
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) bridge: Arc<Bridge>,
+    /// `--write-timeout` (`None`: off): how long a streamed response's producer waits for room
+    /// in its queue before the response is cut (`body::wait_for_room`).
+    pub(crate) write_timeout: Option<Duration>,
     /// The request asks to switch protocols (a WebSocket handshake): the app agrees with
     /// [`ResponsePlan::Switch`] or answers with an ordinary response (a refusal).
     pub(crate) upgrade: bool,
@@ -62,6 +65,8 @@ pub(crate) struct Shared<I> {
     pub(crate) max_requests: Option<MaxRequests>,
     /// `--max-body-size`, `--body-read-timeout`.
     pub(crate) body_limits: BodyLimits,
+    /// `--write-timeout`, for streamed responses (see [`RequestCtx::write_timeout`]).
+    pub(crate) write_timeout: Option<Duration>,
 }
 
 /// Serves one request. A request asking to switch protocols (when the worker serves an
@@ -137,6 +142,7 @@ pub(crate) async fn handle<I: Interface>(
         forwarded,
         rt: tokio::runtime::Handle::current(),
         bridge: Arc::clone(&shared.bridge),
+        write_timeout: shared.write_timeout,
         upgrade: switch.is_some(),
     };
     Arc::clone(&shared.interface).dispatch(ctx);

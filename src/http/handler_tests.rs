@@ -136,6 +136,7 @@ fn serve_with(access_log: bool, body_limits: BodyLimits, proxies: Option<ProxyTr
         admission: None,
         max_requests: None,
         body_limits,
+        write_timeout: None,
     });
     let info = Arc::new(ConnInfo {
         client: "127.0.0.1:50000".into(),
