@@ -372,9 +372,10 @@ const NOT_TAKEN: &str = "write timeout: the client took none of the response (--
 /// hyper is full: queues `chunk` when there is room, waiting `limit` (`--write-timeout`) at
 /// most. When no room comes for that long, the client took nothing all that time (over
 /// HTTP/2, typically a stream whose flow-control window it never opens, which the connection's
-/// own write timeout does not see): the response is cut. `disconnect` fires (the app is told
-/// its client is gone) and the body ends with an error behind what is queued (HTTP/1: the
-/// connection closes). Returns whether `chunk` got in.
+/// own write timeout does not see): the response is cut. `disconnect` is cut (the app is told
+/// its client is gone; over HTTP/2 the stream's task drops the stream, which h2 resets, see
+/// `stream_task`) and the body ends with an error behind what is queued (HTTP/1: the connection
+/// closes). Returns whether `chunk` got in.
 pub(crate) async fn wait_for_room(
     tx: mpsc::Sender<Chunk>,
     chunk: Chunk,
@@ -387,7 +388,7 @@ pub(crate) async fn wait_for_room(
         Err(Unsent::Closed) => false,
         Err(Unsent::TimedOut) => {
             bridge.log(Level::Debug, || format!("{NOT_TAKEN}: the response is cut"));
-            disconnect.fire();
+            disconnect.cut();
             abort_stream(tx, &tokio::runtime::Handle::current(), NOT_TAKEN);
             false
         }
@@ -472,6 +473,17 @@ impl ResponseBody {
         }
         let (tx, body) = Self::stream(Some(Arc::clone(disconnect)));
         (Some(tx), body)
+    }
+
+    /// Whether the app streams this body (its chunks come through the queue of
+    /// [`ResponseBody::stream`]).
+    pub(crate) fn is_stream(&self) -> bool {
+        match self {
+            Self::Stream { .. } => true,
+            Self::Watched(w) => w.inner.is_stream(),
+            Self::Guarded(g) => g.inner.is_stream(),
+            Self::Empty | Self::Full(_) | Self::File { .. } => false,
+        }
     }
 
     /// This body, calling `on_end` once it has ended (sent whole, failed, or dropped unsent).
@@ -672,7 +684,10 @@ mod tests {
         let chunk = Ok(Bytes::from_static(b"late"));
         let sent = wait_for_room(tx.clone(), chunk, Some(LIMIT), Arc::clone(&disconnect), quiet_bridge()).await;
         assert!(!sent);
-        assert!(disconnect.is_fired(), "the app is told its client left");
+        assert!(
+            disconnect.is_cut() && disconnect.is_fired(),
+            "the app is told its client left"
+        );
         // A consumer that comes back (HTTP/1) gets what was queued, then an error, never an end
         // that would pass for a complete response.
         drop(tx);

@@ -16,6 +16,7 @@ use super::disconnect::{Disconnect, DisconnectGuard};
 use super::forwarded::{self, Forwarded, ProxyTrust};
 use super::max_requests::MaxRequests;
 use super::response::{internal_error, status_only, without_body, Responder, ResponsePlan};
+use super::stream_task;
 use super::upgrade::Upgrade;
 use crate::access_log::AccessFacts;
 use crate::bridge::{Bridge, Level, Outbox};
@@ -180,8 +181,11 @@ pub(crate) async fn handle<I: Interface>(
             refuse(&shared.bridge, failure, h2)
         }
     };
-    // The head is out of the app's hands now; a streaming body watches the client itself.
-    guard.0.take();
+    // The head is out of the app's hands now; a streaming body watches the client itself. Over
+    // HTTP/2, a streamed response cut by the write timeout ends its stream's task.
+    if let Some(disconnect) = guard.0.take().filter(|_| h2 && resp.body().is_stream()) {
+        stream_task::watch(disconnect);
+    }
     Ok(logged(resp, access, permit, &shared.bridge, started))
 }
 

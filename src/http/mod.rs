@@ -20,4 +20,5 @@ pub(crate) mod max_requests;
 pub(crate) mod names;
 pub(crate) mod response;
 pub(crate) mod stall;
+pub(crate) mod stream_task;
 pub(crate) mod upgrade;
