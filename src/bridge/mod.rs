@@ -14,7 +14,7 @@ mod spawn;
 
 pub(crate) use awaitable::{set_event_loop, Awaitable};
 pub(crate) use outbox::Outbox;
-pub(crate) use spawn::{send_or_wait, spawn_awaitable};
+pub(crate) use spawn::{block_on_runtime, send_or_wait, spawn_awaitable, until_room};
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;

@@ -214,6 +214,7 @@ fn flow(limit: usize) -> Flow {
         body_limits: Default::default(),
         admission: Some(Arc::clone(&admission)),
         max_requests: None,
+        write_timeout: None,
     });
     Flow {
         shared,

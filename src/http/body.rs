@@ -17,6 +17,7 @@ use tokio_util::io::ReaderStream;
 
 use super::body_failure::{lingers, BodyFailure, BodyLimits, LINGER};
 use super::disconnect::Disconnect;
+use crate::bridge::{Bridge, Level};
 
 /// Bodies up to this size (by Content-Length) are read ahead before the app is called, as far
 /// as they have already arrived, so the app's first read usually completes without a round trip
@@ -342,6 +343,58 @@ pub(crate) fn abort_stream(tx: mpsc::Sender<Chunk>, rt: &tokio::runtime::Handle,
     });
 }
 
+/// Why an item did not get into a bounded queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unsent {
+    /// The receiving side is gone.
+    Closed,
+    /// No room came for the whole limit.
+    TimedOut,
+}
+
+/// Puts `item` into `tx` once there is room, waiting `limit` at most (`None`: as long as it
+/// takes). The bound is per item: every item that gets in starts the next wait afresh, so it
+/// only runs out when the receiving side took nothing for `limit`.
+pub(crate) async fn send_within<T>(tx: &mpsc::Sender<T>, item: T, limit: Option<Duration>) -> Result<(), Unsent> {
+    let sent = match limit {
+        None => tx.send(item).await,
+        Some(limit) => tokio::time::timeout(limit, tx.send(item))
+            .await
+            .map_err(|_| Unsent::TimedOut)?,
+    };
+    sent.map_err(|_| Unsent::Closed)
+}
+
+/// Why a response is cut when its client took none of it for the write timeout.
+const NOT_TAKEN: &str = "write timeout: the client took none of the response (--write-timeout)";
+
+/// The one wait of a streamed response's producer (every interface), once the queue towards
+/// hyper is full: queues `chunk` when there is room, waiting `limit` (`--write-timeout`) at
+/// most. When no room comes for that long, the client took nothing all that time (over
+/// HTTP/2, typically a stream whose flow-control window it never opens, which the connection's
+/// own write timeout does not see): the response is cut. `disconnect` is cut (the app is told
+/// its client is gone; over HTTP/2 the stream's task drops the stream, which h2 resets, see
+/// `stream_task`) and the body ends with an error behind what is queued (HTTP/1: the connection
+/// closes). Returns whether `chunk` got in.
+pub(crate) async fn wait_for_room(
+    tx: mpsc::Sender<Chunk>,
+    chunk: Chunk,
+    limit: Option<Duration>,
+    disconnect: Arc<Disconnect>,
+    bridge: Arc<Bridge>,
+) -> bool {
+    match send_within(&tx, chunk, limit).await {
+        Ok(()) => true,
+        Err(Unsent::Closed) => false,
+        Err(Unsent::TimedOut) => {
+            bridge.log(Level::Debug, || format!("{NOT_TAKEN}: the response is cut"));
+            disconnect.cut();
+            abort_stream(tx, &tokio::runtime::Handle::current(), NOT_TAKEN);
+            false
+        }
+    }
+}
+
 /// The body of every response we send.
 pub(crate) enum ResponseBody {
     Empty,
@@ -420,6 +473,17 @@ impl ResponseBody {
         }
         let (tx, body) = Self::stream(Some(Arc::clone(disconnect)));
         (Some(tx), body)
+    }
+
+    /// Whether the app streams this body (its chunks come through the queue of
+    /// [`ResponseBody::stream`]).
+    pub(crate) fn is_stream(&self) -> bool {
+        match self {
+            Self::Stream { .. } => true,
+            Self::Watched(w) => w.inner.is_stream(),
+            Self::Guarded(g) => g.inner.is_stream(),
+            Self::Empty | Self::Full(_) | Self::File { .. } => false,
+        }
     }
 
     /// This body, calling `on_end` once it has ended (sent whole, failed, or dropped unsent).
@@ -546,6 +610,113 @@ mod tests {
             seen.fetch_add(1, Ordering::SeqCst);
         });
         (body, calls)
+    }
+
+    const LIMIT: Duration = Duration::from_secs(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_for_room_gives_up_after_the_limit_without_progress() {
+        let (tx, _rx) = mpsc::channel(1);
+        tx.try_send(0).unwrap();
+        let started = tokio::time::Instant::now();
+        assert_eq!(send_within(&tx, 1, Some(LIMIT)).await, Err(Unsent::TimedOut));
+        assert_eq!(started.elapsed(), LIMIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_item_taken_starts_the_wait_afresh() {
+        let (tx, mut rx) = mpsc::channel(1);
+        tx.try_send(0).unwrap();
+        // The consumer takes one item a little faster than the limit: slow, never stalled.
+        let consumer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                tokio::time::sleep(LIMIT * 9 / 10).await;
+                match rx.recv().await {
+                    Some(n) => got.push(n),
+                    None => return got,
+                }
+            }
+        });
+        let started = tokio::time::Instant::now();
+        for n in 1..=5 {
+            assert_eq!(send_within(&tx, n, Some(LIMIT)).await, Ok(()), "item {n}");
+        }
+        assert!(started.elapsed() > LIMIT * 4, "five waits, each under the limit");
+        drop(tx);
+        assert_eq!(consumer.await.unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_limit_the_wait_lasts_as_long_as_it_takes() {
+        let (tx, mut rx) = mpsc::channel(1);
+        tx.try_send(0).unwrap();
+        let consumer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+            (rx.recv().await, rx.recv().await)
+        });
+        assert_eq!(send_within(&tx, 1, None).await, Ok(()));
+        assert_eq!(consumer.await.unwrap(), (Some(0), Some(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_consumer_that_leaves_ends_the_wait() {
+        let (tx, rx) = mpsc::channel(1);
+        tx.try_send(0).unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(LIMIT / 2).await;
+            drop(rx);
+        });
+        assert_eq!(send_within(&tx, 1, Some(LIMIT)).await, Err(Unsent::Closed));
+    }
+
+    fn quiet_bridge() -> Arc<Bridge> {
+        Arc::new(Bridge::new(Level::Error as u8).unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_nobody_takes_is_cut_once_the_limit_passes() {
+        let disconnect = Disconnect::new();
+        let (tx, mut body) = ResponseBody::stream(Some(Arc::clone(&disconnect)));
+        for _ in 0..STREAM_QUEUE {
+            tx.try_send(Ok(Bytes::from_static(b"queued"))).unwrap();
+        }
+        let chunk = Ok(Bytes::from_static(b"late"));
+        let sent = wait_for_room(tx.clone(), chunk, Some(LIMIT), Arc::clone(&disconnect), quiet_bridge()).await;
+        assert!(!sent);
+        assert!(
+            disconnect.is_cut() && disconnect.is_fired(),
+            "the app is told its client left"
+        );
+        // A consumer that comes back (HTTP/1) gets what was queued, then an error, never an end
+        // that would pass for a complete response.
+        drop(tx);
+        for _ in 0..STREAM_QUEUE {
+            let frame = body.frame().await.unwrap().unwrap();
+            assert_eq!(frame.into_data().unwrap(), "queued");
+        }
+        let end = body.frame().await.unwrap();
+        assert!(end.unwrap_err().to_string().contains("--write-timeout"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_that_gets_room_in_time_is_not_cut() {
+        let disconnect = Disconnect::new();
+        let (tx, mut body) = ResponseBody::stream(Some(Arc::clone(&disconnect)));
+        for _ in 0..STREAM_QUEUE {
+            tx.try_send(Ok(Bytes::from_static(b"queued"))).unwrap();
+        }
+        let waiting = tokio::spawn(wait_for_room(
+            tx.clone(),
+            Ok(Bytes::from_static(b"next")),
+            Some(LIMIT),
+            Arc::clone(&disconnect),
+            quiet_bridge(),
+        ));
+        tokio::time::sleep(LIMIT * 9 / 10).await;
+        body.frame().await.unwrap().unwrap();
+        assert!(waiting.await.unwrap());
+        assert!(!disconnect.is_fired());
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ use http::StatusCode;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::{service_fn, HttpService};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::TlsAcceptor;
@@ -41,6 +41,7 @@ use super::guarded::Guarded;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
 use super::signal::{Signal, IDLE, STOP};
+use super::stream_task::StreamExec;
 use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, HttpMode};
 use crate::net::{ConnInfo, Stream};
@@ -55,7 +56,7 @@ const IDLE_GRACE: Duration = Duration::from_secs(1);
 /// How a worker speaks HTTP: hyper's builders, the TLS acceptor, timeouts. Built once.
 pub(crate) struct Protocols {
     h1: http1::Builder,
-    h2: http2::Builder<TokioExecutor>,
+    h2: http2::Builder<StreamExec>,
     mode: HttpMode,
     tls: Option<TlsAcceptor>,
     /// Bound on the TLS handshake and on reading the first bytes (protocol detection).
@@ -92,7 +93,8 @@ impl Protocols {
             .auto_date_header(cfg.date_header)
             .half_close(false);
         let c2 = &cfg.http2;
-        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        // Each stream's task can be ended by the engine (a response cut by the write timeout).
+        let mut h2 = http2::Builder::new(StreamExec);
         h2.timer(TokioTimer::new())
             .initial_connection_window_size(c2.initial_connection_window_size)
             .initial_stream_window_size(c2.initial_stream_window_size)

@@ -18,6 +18,9 @@ pub(crate) struct Disconnect {
     /// for the app, or cut its response: what the app sees as a disconnect is the client's
     /// doing, not the app's.
     refused: AtomicU8,
+    /// The engine gave up on the client: its streamed response found no room for the write
+    /// timeout ([`Disconnect::cut`]).
+    cut: AtomicBool,
     /// Callbacks waiting for the event.
     watchers: Mutex<Vec<OnFire>>,
 }
@@ -27,6 +30,7 @@ impl Disconnect {
         Arc::new(Self {
             fired: AtomicBool::new(false),
             refused: AtomicU8::new(0),
+            cut: AtomicBool::new(false),
             watchers: Mutex::new(Vec::new()),
         })
     }
@@ -43,6 +47,19 @@ impl Disconnect {
     /// Records why the request body was refused (see `refused`), before the disconnect fires.
     pub(crate) fn mark_refused(&self, failure: BodyFailure) {
         self.refused.store(failure.code(), Ordering::Release);
+    }
+
+    /// Whether the engine gave up on the client (see [`Disconnect::cut`]).
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
+    }
+
+    /// Gives up on the client: the response could not be sent (its producer found no room for
+    /// the write timeout). Marks the request cut, then fires: the app is told its client is
+    /// gone, and over HTTP/2 the task serving the stream drops it (`http::stream_task`).
+    pub(crate) fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        self.fire();
     }
 
     /// Marks the client as gone and runs the callbacks. Any thread; idempotent.
@@ -136,6 +153,20 @@ mod tests {
             firing.join().unwrap();
             assert_eq!(n.load(Ordering::SeqCst), 10);
         }
+    }
+
+    #[test]
+    fn a_cut_fires_and_is_told_apart_from_a_plain_disconnect() {
+        let d = Disconnect::new();
+        let (n, cb) = counter();
+        d.on_fire(cb());
+        d.fire();
+        assert!(!d.is_cut());
+        let d = Disconnect::new();
+        d.on_fire(cb());
+        d.cut();
+        assert!(d.is_fired() && d.is_cut());
+        assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! to turn a [`RequestCtx`] into their app call.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -16,6 +16,7 @@ use super::disconnect::{Disconnect, DisconnectGuard};
 use super::forwarded::{self, Forwarded, ProxyTrust};
 use super::max_requests::MaxRequests;
 use super::response::{internal_error, status_only, without_body, Responder, ResponsePlan};
+use super::stream_task;
 use super::upgrade::Upgrade;
 use crate::access_log::AccessFacts;
 use crate::bridge::{Bridge, Level, Outbox};
@@ -34,6 +35,9 @@ pub(crate) struct RequestCtx {
     /// The runtime serving the connection: where the app's I/O requests are spawned.
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) bridge: Arc<Bridge>,
+    /// `--write-timeout` (`None`: off): how long a streamed response's producer waits for room
+    /// in its queue before the response is cut (`body::wait_for_room`).
+    pub(crate) write_timeout: Option<Duration>,
     /// The request asks to switch protocols (a WebSocket handshake): the app agrees with
     /// [`ResponsePlan::Switch`] or answers with an ordinary response (a refusal).
     pub(crate) upgrade: bool,
@@ -62,6 +66,8 @@ pub(crate) struct Shared<I> {
     pub(crate) max_requests: Option<MaxRequests>,
     /// `--max-body-size`, `--body-read-timeout`.
     pub(crate) body_limits: BodyLimits,
+    /// `--write-timeout`, for streamed responses (see [`RequestCtx::write_timeout`]).
+    pub(crate) write_timeout: Option<Duration>,
 }
 
 /// Serves one request. A request asking to switch protocols (when the worker serves an
@@ -137,6 +143,7 @@ pub(crate) async fn handle<I: Interface>(
         forwarded,
         rt: tokio::runtime::Handle::current(),
         bridge: Arc::clone(&shared.bridge),
+        write_timeout: shared.write_timeout,
         upgrade: switch.is_some(),
     };
     Arc::clone(&shared.interface).dispatch(ctx);
@@ -174,8 +181,11 @@ pub(crate) async fn handle<I: Interface>(
             refuse(&shared.bridge, failure, h2)
         }
     };
-    // The head is out of the app's hands now; a streaming body watches the client itself.
-    guard.0.take();
+    // The head is out of the app's hands now; a streaming body watches the client itself. Over
+    // HTTP/2, a streamed response cut by the write timeout ends its stream's task.
+    if let Some(disconnect) = guard.0.take().filter(|_| h2 && resp.body().is_stream()) {
+        stream_task::watch(disconnect);
+    }
     Ok(logged(resp, access, permit, &shared.bridge, started))
 }
 

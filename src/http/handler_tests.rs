@@ -2,15 +2,17 @@
 //! an app would be, behind the real handler and hyper, over an in-memory connection. Covered:
 //! the Host check, the small-body read-ahead (whole when it has arrived, streaming when it has
 //! not or is too large), the refused bodies (malformed 400, over the cap 413, stalled 408, and
-//! the cut response once the app's has started), when the access-log facts are handed over, and
-//! that proxy headers reach the interface resolved (only when the option is on).
+//! the cut response once the app's has started), when the access-log facts are handed over,
+//! that proxy headers reach the interface resolved (only when the option is on), and, over
+//! HTTP/2, that a streamed response whose window the client never opens is reset at the write
+//! timeout while the connection serves on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -18,10 +20,11 @@ use tokio::sync::mpsc;
 
 use super::{handle, Interface, RequestCtx, Shared};
 use crate::bridge::{Bridge, Level, Outbox};
-use crate::http::body::{RequestBody, ResponseBody, PREFETCH_LIMIT};
+use crate::http::body::{wait_for_room, RequestBody, ResponseBody, PREFETCH_LIMIT};
 use crate::http::body_failure::BodyLimits;
 use crate::http::forwarded::ProxyTrust;
 use crate::http::response::{build, ResponsePlan};
+use crate::http::stream_task::StreamExec;
 use crate::net::ConnInfo;
 
 /// Answers `200` with what it was handed: `full N` (the body was read ahead, `N` bytes) or
@@ -136,6 +139,7 @@ fn serve_with(access_log: bool, body_limits: BodyLimits, proxies: Option<ProxyTr
         admission: None,
         max_requests: None,
         body_limits,
+        write_timeout: None,
     });
     let info = Arc::new(ConnInfo {
         client: "127.0.0.1:50000".into(),
@@ -494,4 +498,121 @@ async fn proxy_headers_reach_the_interface_resolved() {
     // `--no-proxy-headers`: the headers are the app's business only.
     let mut h = serve(false);
     assert_eq!(exchange(&mut h, req).await, (200, "full 0".into()));
+}
+
+// --- a streamed HTTP/2 response whose window stays shut -------------------------------------------
+
+/// `/produce` streams 1 KiB chunks through the engine's bounded wait until one does not get in,
+/// then reports `cut` (the engine gave up on the client) or `gone`; any other path is answered
+/// `204` at once.
+struct Produce {
+    events: mpsc::UnboundedSender<String>,
+}
+
+impl Interface for Produce {
+    fn dispatch(self: Arc<Self>, req: RequestCtx) {
+        let RequestCtx {
+            head,
+            responder,
+            disconnect,
+            bridge,
+            write_timeout,
+            ..
+        } = req;
+        if head.uri.path() != "/produce" {
+            let body = ResponseBody::full(Bytes::new());
+            responder.send(ResponsePlan::Ready(build(
+                StatusCode::NO_CONTENT,
+                HeaderMap::new(),
+                body,
+            )));
+            return;
+        }
+        let (tx, body) = ResponseBody::stream(Some(Arc::clone(&disconnect)));
+        responder.send(ResponsePlan::Ready(build(StatusCode::OK, HeaderMap::new(), body)));
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let chunk = Bytes::from(vec![b'x'; 1024]);
+            let room = |chunk| {
+                wait_for_room(
+                    tx.clone(),
+                    Ok(chunk),
+                    write_timeout,
+                    Arc::clone(&disconnect),
+                    Arc::clone(&bridge),
+                )
+            };
+            while room(chunk.clone()).await {}
+            let _ = events.send(if disconnect.is_cut() { "cut" } else { "gone" }.to_owned());
+        });
+    }
+}
+
+/// `fut`'s output, which must come within 5 s.
+async fn within<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .expect("nothing within 5 s")
+}
+
+#[tokio::test]
+async fn an_http2_stream_whose_window_stays_shut_is_reset_at_the_write_timeout() {
+    const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        interface: Arc::new(Produce { events: events_tx }),
+        bridge: Arc::new(Bridge::new(Level::Error as u8).unwrap()),
+        access_log: false,
+        proxies: None,
+        upgrade: None,
+        admission: None,
+        max_requests: None,
+        body_limits: BodyLimits::default(),
+        write_timeout: Some(WRITE_TIMEOUT),
+    });
+    let info = Arc::new(ConnInfo {
+        client: "127.0.0.1:50000".into(),
+        client_ip: "127.0.0.1".into(),
+        server: "127.0.0.1:8000".into(),
+        scheme: "http",
+        peer_addr: None,
+        local_addr: None,
+    });
+    let (client_io, server_io) = tokio::io::duplex(256 * 1024);
+    let outbox = Outbox::start();
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox)));
+        let _ = http2::Builder::new(StreamExec)
+            .serve_connection(TokioIo::new(server_io), svc)
+            .await;
+    });
+    // The client reads its socket all along (h2 runs the connection) but gives no stream any
+    // window, and never releases any.
+    let (client, conn) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(client_io)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let started = tokio::time::Instant::now();
+    let (resp, _) = client
+        .send_request(http::Request::get("http://x/produce").body(()).unwrap(), true)
+        .unwrap();
+    let resp = within(resp).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let err = within(body.data())
+        .await
+        .expect("the stream ended")
+        .expect_err("data came through a shut window");
+    assert_eq!(err.reason(), Some(h2::Reason::CANCEL), "{err}");
+    assert!(started.elapsed() >= WRITE_TIMEOUT, "cut before the write timeout");
+    assert_eq!(within(events.recv()).await.unwrap(), "cut");
+    // Only that stream: the connection serves the next request at once.
+    let mut client = client.ready().await.unwrap();
+    let (resp, _) = client
+        .send_request(http::Request::get("http://x/").body(()).unwrap(), true)
+        .unwrap();
+    assert_eq!(within(resp).await.unwrap().status(), StatusCode::NO_CONTENT);
 }

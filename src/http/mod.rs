@@ -21,4 +21,5 @@ pub(crate) mod names;
 pub(crate) mod response;
 pub(crate) mod signal;
 pub(crate) mod stall;
+pub(crate) mod stream_task;
 pub(crate) mod upgrade;

@@ -209,6 +209,7 @@ impl Engine {
                 max_size: self.cfg.max_body_size,
                 read_timeout: self.cfg.body_read_timeout,
             },
+            write_timeout: self.cfg.write_timeout,
         });
         let release = watch::channel(false).0;
         let bridge = Arc::clone(&self.bridge);

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 
-use crate::bridge::{lock, send_or_wait, spawn_awaitable, Awaitable, Bridge};
+use crate::bridge::{lock, send_or_wait, spawn_awaitable, until_room, Awaitable, Bridge};
 
 /// Messages queued ahead of the app (from the client) or of the socket (from the app).
 const QUEUE: usize = 16;
@@ -129,7 +129,7 @@ impl WsChannel {
         cmd: Command,
         closed: fn() -> PyErr,
     ) -> PyResult<Bound<'py, Awaitable>> {
-        send_or_wait(py, &self.commands, cmd, &self.rt, &self.bridge, closed)
+        send_or_wait(py, &self.commands, cmd, until_room, &self.rt, &self.bridge, closed)
     }
 
     /// Asks the session to close without waiting (the app is done); never blocks.

@@ -1,14 +1,17 @@
 """Connection timeouts, end to end: `--keep-alive-timeout` (idle connections are closed) and
-`--write-timeout` (a client that accepts no bytes is dropped, and its app told).
+`--write-timeout` (a client that accepts no bytes is dropped, and its app told; over HTTP/2 so
+is a stream whose flow-control window stays shut, while the connection serves on).
 
 The keep-alive server uses 1 s, the write-timeout servers 1 s; every wait for the server to act
 is polled with a deadline several times longer. The only timing checked is that an idle
-connection is not closed long *before* its timeout (a correctness bound, not a speed one).
+connection (or a stuck stream) is not closed long *before* its timeout (a correctness bound, not
+a speed one).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import uuid
@@ -25,8 +28,11 @@ from e2e.wire import Conn, get, narrow_socket
 from e2e.ws_support import OP_PING, OP_TEXT, WsConn, build_frame
 
 GiB = 1 << 30
+MiB = 1 << 20
 #: Deadline of every wait for the server (a timeout of 1 s plus a generous margin for slow CI).
 WITHIN = 15.0
+#: How long a second request may take while a stuck one is being cut (it is served at once).
+SERVE_WITHIN = 3.0
 
 
 # --- keep-alive timeout -------------------------------------------------------------------------
@@ -236,6 +242,45 @@ def test_an_http2_client_that_stops_reading_is_dropped(write_srv):
         assert not progress['done']
         assert drain(sock) < GiB
     write_srv.wait_for_log(r'"GET /produce HTTP/2" 200')
+
+
+def test_an_http2_stream_whose_window_stays_shut_is_cut(write_srv):
+    """A client that reads its socket (the connection is healthy: SETTINGS and PINGs are answered)
+    but never gives a stream any flow-control window (INITIAL_WINDOW_SIZE 0, no WINDOW_UPDATE):
+    hyper holds the body back, its queue fills up and the app's next send has to wait. It waits
+    the write timeout at most: then the stream is reset, the app is told its client left, and
+    the connection and the server serve on."""
+    tag = f'h2-window-{uuid.uuid4().hex}'
+    logged = r'"GET /produce HTTP/2" 200'
+    before = len(re.findall(logged, write_srv.log()))
+    with H2Client(write_srv.host, write_srv.port, auto_ack=False, initial_window=0) as client:
+        client.wait_settings()
+        started = time.monotonic()
+        stuck = client.request('GET', f'/produce?tag={tag}&total={8 * MiB}')
+        stream = client.response(stuck, WITHIN)
+        assert time.monotonic() - started >= 0.8, 'cut before the write timeout'
+        assert stream.reset == h2.errors.ErrorCodes.CANCEL, stream
+        assert not stream.ended and not stream.data
+        progress = wait_app_error(write_srv, tag)
+        # As for any client that left: RSGI's and ASGI's send raised, WSGI closed the iterable.
+        assert progress['error'] in ('RSGIProtocolClosed', 'ClientDisconnected', 'closed'), progress
+        assert not progress['done']
+        assert progress['sent'] < 8 * MiB
+        # Another stream of the same connection, given some window, is served at once.
+        other = client.request('GET', '/info')
+        client.conn.increment_flow_control_window(1 << 16, stream_id=other)
+        client.flush()
+        answer = client.response(other, SERVE_WITHIN)
+        assert (answer.status, answer.ended) == (200, True)
+        assert json.loads(bytes(answer.data))
+        assert client.goaway is None and not client.eof
+    # A fresh connection too; the cut response is logged like one whose client left.
+    started = time.monotonic()
+    with httpx.Client(base_url=write_srv.url, http1=False, http2=True, timeout=SERVE_WITHIN) as fresh:
+        assert fresh.get('/info').status_code == 200
+    assert time.monotonic() - started < SERVE_WITHIN
+    write_srv.wait_for_log(logged, count=before + 1)
+    assert write_srv.alive()
 
 
 def test_a_tls_client_that_stops_reading_is_dropped(server, tls_files):  # noqa: F811

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{client_gone, misuse, type_name, Iface};
-use crate::http::body::{abort_stream, Chunk, ResponseBody};
+use crate::http::body::{abort_stream, wait_for_room, Chunk, ResponseBody};
 use crate::http::body_failure::BodyFailure;
 use crate::http::disconnect::Disconnect;
 use crate::http::handler::RequestCtx;
@@ -39,6 +40,8 @@ pub(crate) struct AsgiHttpProtocol {
     rt: tokio::runtime::Handle,
     bridge: Arc<Bridge>,
     method: http::Method,
+    /// `--write-timeout`: the longest wait of a body chunk for room (`wait_for_room`).
+    write_timeout: Option<Duration>,
 }
 
 fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
@@ -106,6 +109,7 @@ impl AsgiHttpProtocol {
             disconnect: req.disconnect,
             rt: req.rt,
             bridge: req.bridge,
+            write_timeout: req.write_timeout,
         }
     }
 
@@ -191,7 +195,9 @@ impl AsgiHttpProtocol {
             Action::Chunk { tx: Some(tx), .. } if !chunk.is_empty() => {
                 // `tx` is dropped once the chunk is queued; after the last chunk that ends the
                 // body.
-                return send_or_wait(py, &tx, Ok(chunk), &self.rt, &self.bridge, gone);
+                let (limit, disconnect, bridge) = (self.write_timeout, &self.disconnect, &self.bridge);
+                let wait = |tx, chunk| wait_for_room(tx, chunk, limit, Arc::clone(disconnect), Arc::clone(bridge));
+                return send_or_wait(py, &tx, Ok(chunk), wait, &self.rt, &self.bridge, gone);
             }
             Action::Chunk { .. } => {}
         }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 use super::body::{body_broken, RsgiBodyIter};
 use crate::bridge::{lock, send_or_wait, Awaitable, Bridge};
 use crate::error::{client_gone, misuse, Iface};
-use crate::http::body::{abort_stream, Chunk, RequestBody, ResponseBody};
+use crate::http::body::{abort_stream, wait_for_room, Chunk, RequestBody, ResponseBody};
 use crate::http::body_failure::BodyFailure;
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{build, Responder, ResponsePlan, ResponseSlot};
@@ -39,6 +40,8 @@ pub(crate) struct RsgiHttpProtocol {
     bridge: Arc<Bridge>,
     /// The request method (a HEAD response streams nothing: see `ResponseBody::stream_for`).
     method: http::Method,
+    /// `--write-timeout`: the longest wait of a body chunk for room (`wait_for_room`).
+    write_timeout: Option<Duration>,
 }
 
 /// The `headers` argument of a response method (`origin`, for errors): `str` pairs as lists or
@@ -58,6 +61,7 @@ impl RsgiHttpProtocol {
         rt: tokio::runtime::Handle,
         bridge: Arc<Bridge>,
         method: http::Method,
+        write_timeout: Option<Duration>,
     ) -> Self {
         Self {
             body: Arc::new(AsyncBody::new(body, rt.clone(), Arc::clone(&bridge))),
@@ -68,6 +72,7 @@ impl RsgiHttpProtocol {
             rt,
             bridge,
             method,
+            write_timeout,
         }
     }
 
@@ -199,6 +204,7 @@ impl RsgiHttpProtocol {
             rt: self.rt.clone(),
             bridge: Arc::clone(&self.bridge),
             discard,
+            write_timeout: self.write_timeout,
         })
     }
 
@@ -244,6 +250,8 @@ pub(crate) struct RsgiStreamTransport {
     bridge: Arc<Bridge>,
     /// HEAD response: hyper sends no body, chunks are dropped.
     discard: bool,
+    /// `--write-timeout`: the longest wait of a chunk for room (`wait_for_room`).
+    write_timeout: Option<Duration>,
 }
 
 impl RsgiStreamTransport {
@@ -257,7 +265,9 @@ impl RsgiStreamTransport {
         let Some(tx) = lock(&self.stream).clone() else {
             return Err(misuse(Iface::Rsgi, "the response stream is finished"));
         };
-        send_or_wait(py, &tx, Ok(data), &self.rt, &self.bridge, gone)
+        let (limit, disconnect, bridge) = (self.write_timeout, &self.disconnect, &self.bridge);
+        let wait = |tx, chunk| wait_for_room(tx, chunk, limit, Arc::clone(disconnect), Arc::clone(bridge));
+        send_or_wait(py, &tx, Ok(data), wait, &self.rt, &self.bridge, gone)
     }
 }
 

@@ -38,6 +38,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
         forwarded,
         rt,
         bridge,
+        write_timeout,
         upgrade: websocket,
     } = req;
     let headers = Py::new(py, RsgiHeaders::new(head.headers))?;
@@ -56,7 +57,7 @@ pub(super) fn split(py: Python<'_>, req: RequestCtx) -> PyResult<(Bound<'_, Rsgi
     } else {
         Bound::new(
             py,
-            RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge, method),
+            RsgiHttpProtocol::new(body, responder, disconnect, rt, bridge, method, write_timeout),
         )?
         .into_any()
     };

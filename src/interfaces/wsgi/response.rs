@@ -8,9 +8,11 @@
 //!   application declared): one full response;
 //! - otherwise a streamed body (chunked when there is no Content-Length) whose chunks go to
 //!   hyper through a bounded channel as they are produced; when it is full the sending thread
-//!   waits with the GIL released, so a fast producer never piles up memory.
+//!   waits with the GIL released, so a fast producer never piles up memory (for the write
+//!   timeout at most: see `http::body::wait_for_room`).
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
@@ -20,9 +22,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::mpsc;
 
-use crate::bridge::lock;
+use crate::bridge::{block_on_runtime, lock, Bridge};
 use crate::error::{client_gone, misuse, type_name, Iface};
-use crate::http::body::{abort_stream, Chunk, ResponseBody};
+use crate::http::body::{abort_stream, wait_for_room, Chunk, ResponseBody};
 use crate::http::body_failure::BodyFailure;
 use crate::http::disconnect::Disconnect;
 use crate::http::response::{internal_error, Responder, ResponsePlan};
@@ -54,6 +56,9 @@ pub(crate) struct StartResponse {
     st: Mutex<State>,
     disconnect: Arc<Disconnect>,
     rt: tokio::runtime::Handle,
+    bridge: Arc<Bridge>,
+    /// `--write-timeout`: the longest wait of a chunk for room (`wait_for_room`).
+    write_timeout: Option<Duration>,
 }
 
 /// How a pushed chunk went.
@@ -68,7 +73,13 @@ pub(super) enum Pushed {
 }
 
 impl StartResponse {
-    pub(super) fn new(responder: Responder, disconnect: Arc<Disconnect>, rt: tokio::runtime::Handle) -> Self {
+    pub(super) fn new(
+        responder: Responder,
+        disconnect: Arc<Disconnect>,
+        rt: tokio::runtime::Handle,
+        bridge: Arc<Bridge>,
+        write_timeout: Option<Duration>,
+    ) -> Self {
         Self {
             st: Mutex::new(State {
                 head: None,
@@ -76,6 +87,8 @@ impl StartResponse {
             }),
             disconnect,
             rt,
+            bridge,
+            write_timeout,
         }
     }
 
@@ -186,7 +199,11 @@ impl StartResponse {
         let chunk = Bytes::copy_from_slice(&data[..n]);
         let sent = match tx.try_send(Ok(chunk)) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(item)) => py.detach(|| tx.blocking_send(item)).is_ok(),
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                let disconnect = Arc::clone(&self.disconnect);
+                let wait = wait_for_room(tx, item, self.write_timeout, disconnect, Arc::clone(&self.bridge));
+                py.detach(|| block_on_runtime(&self.rt, wait)).unwrap_or(false)
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         };
         if !sent {

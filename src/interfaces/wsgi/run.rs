@@ -139,6 +139,7 @@ pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: Request
         forwarded,
         rt,
         bridge,
+        write_timeout,
         upgrade: _,
     } = req;
     if disconnect.is_fired() {
@@ -147,7 +148,14 @@ pub(super) fn run(py: Python<'_>, objs: &AppObjects, prefix: &[u8], req: Request
         });
         return;
     }
-    let sr = match Bound::new(py, StartResponse::new(responder, Arc::clone(&disconnect), rt.clone())) {
+    let sr = StartResponse::new(
+        responder,
+        Arc::clone(&disconnect),
+        rt.clone(),
+        Arc::clone(&bridge),
+        write_timeout,
+    );
+    let sr = match Bound::new(py, sr) {
         Ok(sr) => sr,
         Err(e) => {
             e.print(py);
