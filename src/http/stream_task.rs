@@ -5,31 +5,36 @@
 //! flow-control window for the next chunk, so a client that reads its socket but never opens a
 //! stream's window holds that body, its queue and the app producing it forever; nothing hyper
 //! polls can notice the engine giving up on it. [`StreamExec`] therefore runs every stream task
-//! with a task-local slot: the handler, which runs inside that task, names the request's
-//! [`Disconnect`] there ([`watch`]) when its response is streamed. Once that request is cut
+//! as an [`UntilCut`]: the handler, which runs inside that task, names the request's
+//! [`Disconnect`] ([`watch`], through a thread-local slot that is open only while a stream task
+//! is polled) when its response is streamed. Once that request is cut
 //! ([`Disconnect::cut`]: its producer found no room for the write timeout), the task drops the
 //! stream where it stands. h2 resets it (`RST_STREAM(CANCEL)`) and serves the connection's
 //! other streams on; the dropped body ends the response as for a client that left (its access
 //! line, its admission permit, the app's disconnect).
 //!
-//! A stream task whose request is never named costs a look at the slot whenever it waits.
+//! A stream task whose request is never named costs two flag stores and a look at the slot
+//! per poll.
 //! HTTP/1 has no such tasks: the handler runs in the connection's task, where [`watch`] does
 //! nothing, and the connection's own write timeout ends what is stuck there.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use super::disconnect::Disconnect;
 
-tokio::task_local! {
-    /// The request whose cut ends the current stream task, named by [`watch`].
-    static WATCHED: RefCell<Option<Arc<Disconnect>>>;
+thread_local! {
+    /// Whether a stream task is being polled on this thread right now.
+    static IN_STREAM: Cell<bool> = const { Cell::new(false) };
+    /// The request named by [`watch`] during that poll, taken by the task right after it.
+    static NAMED: Cell<Option<Arc<Disconnect>>> = const { Cell::new(None) };
 }
 
 /// hyper's HTTP/2 executor: spawns each task hyper gives it (streams, and the send side of
-/// extended CONNECT tunnels) on the current runtime, under [`until_cut`].
+/// extended CONNECT tunnels) on the current runtime, as an [`UntilCut`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct StreamExec;
 
@@ -39,39 +44,81 @@ where
     F::Output: Send + 'static,
 {
     fn execute(&self, fut: F) {
-        tokio::spawn(WATCHED.scope(RefCell::new(None), until_cut(fut)));
+        // Boxed at once: moving the stream's future by value into the task's cell costs more
+        // than the allocation (measured, callgrind).
+        tokio::spawn(UntilCut {
+            fut: Box::pin(fut),
+            watched: None,
+        });
     }
 }
 
 /// Ends the current stream task (dropping what it serves) once `disconnect` is cut. Called by
 /// the handler, inside the task; does nothing outside a [`StreamExec`] task (HTTP/1).
 pub(crate) fn watch(disconnect: Arc<Disconnect>) {
-    let _ = WATCHED.try_with(|slot| *slot.borrow_mut() = Some(disconnect));
+    if IN_STREAM.with(Cell::get) {
+        NAMED.with(|named| named.set(Some(disconnect)));
+    }
 }
 
-/// Runs `fut` to its end, or until the request named in the task's slot is cut. The slot is
-/// looked at after each poll that waits; once a request is found there, the task's waker is
-/// registered with its disconnect, so that the cut (which fires it) wakes the task.
-async fn until_cut<F: Future>(fut: F) {
-    let mut fut = std::pin::pin!(fut);
-    let mut watched: Option<Arc<Disconnect>> = None;
-    std::future::poll_fn(|cx| {
-        if fut.as_mut().poll(cx).is_ready() {
+/// A stream task: runs `fut` to its end, or until the request named during one of its polls
+/// ([`watch`]) is cut. Once a request is named, the task's waker is registered with its
+/// disconnect, so that the cut (which fires it) wakes the task. The cost per poll: two
+/// thread-local flag stores and a take.
+struct UntilCut<F> {
+    fut: Pin<Box<F>>,
+    watched: Option<Arc<Disconnect>>,
+}
+
+/// Marks a stream task's poll on this thread; unmarks it, dropping anything named and not
+/// taken, when dropped (also when the poll panics).
+struct Polling;
+
+impl Polling {
+    fn begin() -> Self {
+        IN_STREAM.with(|flag| flag.set(true));
+        Polling
+    }
+
+    /// Ends the poll; the request named during it, if any.
+    fn end(self) -> Option<Arc<Disconnect>> {
+        let named = NAMED.with(Cell::take);
+        drop(self);
+        named
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        IN_STREAM.with(|flag| flag.set(false));
+        NAMED.with(Cell::take);
+    }
+}
+
+impl<F: Future> Future for UntilCut<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Every field is `Unpin` (the stream's future is boxed).
+        let this = self.get_mut();
+        let polling = Polling::begin();
+        let ready = this.fut.as_mut().poll(cx).is_ready();
+        let named = polling.end();
+        if ready {
             return Poll::Ready(());
         }
-        if watched.is_none() {
-            watched = WATCHED.with(|slot| slot.borrow_mut().take());
-            if let Some(d) = &watched {
+        if this.watched.is_none() {
+            if let Some(d) = named {
                 let waker = cx.waker().clone();
                 d.on_fire(Box::new(move || waker.wake()));
+                this.watched = Some(d);
             }
         }
-        match &watched {
+        match &this.watched {
             Some(d) if d.is_cut() => Poll::Ready(()),
             _ => Poll::Pending,
         }
-    })
-    .await;
+    }
 }
 
 #[cfg(test)]

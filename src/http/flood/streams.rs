@@ -7,13 +7,13 @@
 //! keeps its stream open, and so does an extended CONNECT tunnel (a WebSocket) for its whole
 //! life.
 
-use std::collections::HashSet;
-
 use super::frames::{FrameHead, DATA, END_STREAM, HEADERS, RST_STREAM};
 
 #[derive(Debug, Default)]
 pub(crate) struct OpenStreams {
-    open: HashSet<u32>,
+    /// The open streams' ids, oldest first (a handful at a time, bounded by the concurrent
+    /// streams setting: a linear search beats hashing, and the client cannot steer it).
+    open: Vec<u32>,
     /// The highest stream id the client opened: HEADERS on a lower id are trailers, or late.
     last: u32,
 }
@@ -28,11 +28,9 @@ impl OpenStreams {
         match f.kind {
             HEADERS if f.stream > self.last && f.stream % 2 == 1 => {
                 self.last = f.stream;
-                self.open.insert(f.stream);
+                self.open.push(f.stream);
             }
-            RST_STREAM => {
-                self.open.remove(&f.stream);
-            }
+            RST_STREAM => self.close(f.stream),
             _ => {}
         }
     }
@@ -45,8 +43,14 @@ impl OpenStreams {
             // CONTINUATION has no END_STREAM of its own: the HEADERS it continues carried it.
             _ => false,
         };
-        if ends && !self.open.is_empty() {
-            self.open.remove(&f.stream);
+        if ends {
+            self.close(f.stream);
+        }
+    }
+
+    fn close(&mut self, stream: u32) {
+        if let Some(at) = self.open.iter().position(|id| *id == stream) {
+            self.open.remove(at);
         }
     }
 }
