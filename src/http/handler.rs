@@ -86,7 +86,17 @@ pub(crate) async fn handle<I: Interface>(
     let mut permit = match shared.admission.as_ref().map(|a| (a, a.try_admit())) {
         None => None,
         Some((_, Some(permit))) => Some(permit),
-        Some((admission, None)) => return admission.refuse(req.version(), &shared.bridge),
+        Some((admission, None)) => {
+            // HTTP/1: a 503, access-logged like any answer; HTTP/2: the stream is refused
+            // (`Err`), which leaves no response to log.
+            let resp = admission.refuse(req.version(), &shared.bridge)?;
+            let access = shared.access_log.then(|| {
+                let (head, _) = req.into_parts();
+                let forwarded = forwarded::for_request(shared.proxies.as_ref(), &conn, &head.headers);
+                AccessFacts::new(&head, &conn, forwarded, SystemTime::now())
+            });
+            return Ok(logged(resp, access, None, &shared.bridge, started));
+        }
     };
     if let Some(max) = &shared.max_requests {
         max.count();

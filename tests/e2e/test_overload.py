@@ -105,6 +105,16 @@ def test_beyond_the_limit_a_request_gets_503_and_the_admitted_ones_complete(inte
     assert warnings(srv, 2) == [1]
 
 
+def test_a_refused_request_is_access_logged_with_its_503(server, gate):
+    srv = start('asgi', server, gate, '--limit-concurrency', '1', '--access-log')
+    held = Held(srv, gate)
+    held.send('/hold', 'a')
+    refused_h1(srv, '/refused?x=1')
+    srv.wait_for_log(r'"GET /refused HTTP/1\.1" 503 ')
+    assert held.release()['a'].status_code == 200
+    srv.wait_for_log(r'"GET /hold HTTP/1\.1" 200 ')
+
+
 @pytest.mark.parametrize('interface', INTERFACES)
 def test_a_streamed_body_holds_its_permit_until_it_ends(interface, server, gate):
     srv = start(interface, server, gate, '--limit-concurrency', '1')
