@@ -202,19 +202,13 @@ struct Flow {
 fn flow(limit: usize) -> Flow {
     let (tx, senders) = mpsc::unbounded_channel();
     let admission = Admission::new(limit);
+    let hold = Hold {
+        senders: tx,
+        calls: Mutex::new(0),
+    };
     let shared = Arc::new(Shared {
-        interface: Arc::new(Hold {
-            senders: tx,
-            calls: Mutex::new(0),
-        }),
-        bridge: Arc::new(Bridge::new(Level::Warning as u8).unwrap()),
-        access_log: false,
-        upgrade: None,
-        proxies: None,
-        body_limits: Default::default(),
         admission: Some(Arc::clone(&admission)),
-        max_requests: None,
-        write_timeout: None,
+        ..Shared::for_test(hold, Arc::new(Bridge::new(Level::Warning as u8).unwrap()))
     });
     Flow {
         shared,
@@ -228,14 +222,7 @@ impl Flow {
     fn connect(&self) -> DuplexStream {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let shared = Arc::clone(&self.shared);
-        let info = Arc::new(ConnInfo {
-            client: "127.0.0.1:50000".into(),
-            client_ip: "127.0.0.1".into(),
-            server: "127.0.0.1:8000".into(),
-            scheme: "http",
-            peer_addr: None,
-            local_addr: None,
-        });
+        let info = ConnInfo::for_test();
         let outbox = Outbox::start();
         tokio::spawn(async move {
             let svc = service_fn(move |req| handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox)));

@@ -70,6 +70,25 @@ pub(crate) struct Shared<I> {
     pub(crate) write_timeout: Option<Duration>,
 }
 
+#[cfg(test)]
+impl<I> Shared<I> {
+    /// A worker's shared state for tests: `interface` behind `bridge`, every option off (tests
+    /// set the ones they need with struct update syntax).
+    pub(crate) fn for_test(interface: I, bridge: Arc<Bridge>) -> Self {
+        Self {
+            interface: Arc::new(interface),
+            bridge,
+            access_log: false,
+            proxies: None,
+            upgrade: None,
+            admission: None,
+            max_requests: None,
+            body_limits: BodyLimits::default(),
+            write_timeout: None,
+        }
+    }
+}
+
 /// Serves one request. A request asking to switch protocols (when the worker serves an
 /// [`Upgrade`]) is prepared first (a malformed one is a 400 without the app); the app then
 /// agrees, and the upgrade hook builds the switching response, or answers like any request (a

@@ -131,24 +131,12 @@ fn serve_with(access_log: bool, body_limits: BodyLimits, proxies: Option<ProxyTr
     // Errors only: debug records would queue jobs too, and these tests count the queue.
     let bridge = Arc::new(Bridge::new(Level::Error as u8).unwrap());
     let shared = Arc::new(Shared {
-        interface: Arc::new(Describe { events: tx }),
-        bridge: Arc::clone(&bridge),
         access_log,
         proxies,
-        upgrade: None,
-        admission: None,
-        max_requests: None,
         body_limits,
-        write_timeout: None,
+        ..Shared::for_test(Describe { events: tx }, Arc::clone(&bridge))
     });
-    let info = Arc::new(ConnInfo {
-        client: "127.0.0.1:50000".into(),
-        client_ip: "127.0.0.1".into(),
-        server: "127.0.0.1:8000".into(),
-        scheme: "http",
-        peer_addr: None,
-        local_addr: None,
-    });
+    let info = ConnInfo::for_test();
     let outbox = Outbox::start();
     tokio::spawn(async move {
         let svc = service_fn(move |req| handle(req, Arc::clone(&info), Arc::clone(&shared), Arc::clone(&outbox)));
@@ -560,24 +548,13 @@ async fn an_http2_stream_whose_window_stays_shut_is_reset_at_the_write_timeout()
     const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
-        interface: Arc::new(Produce { events: events_tx }),
-        bridge: Arc::new(Bridge::new(Level::Error as u8).unwrap()),
-        access_log: false,
-        proxies: None,
-        upgrade: None,
-        admission: None,
-        max_requests: None,
-        body_limits: BodyLimits::default(),
         write_timeout: Some(WRITE_TIMEOUT),
+        ..Shared::for_test(
+            Produce { events: events_tx },
+            Arc::new(Bridge::new(Level::Error as u8).unwrap()),
+        )
     });
-    let info = Arc::new(ConnInfo {
-        client: "127.0.0.1:50000".into(),
-        client_ip: "127.0.0.1".into(),
-        server: "127.0.0.1:8000".into(),
-        scheme: "http",
-        peer_addr: None,
-        local_addr: None,
-    });
+    let info = ConnInfo::for_test();
     let (client_io, server_io) = tokio::io::duplex(256 * 1024);
     let outbox = Outbox::start();
     tokio::spawn(async move {

@@ -25,6 +25,21 @@ pub(crate) struct ConnInfo {
     pub(crate) local_addr: Option<std::net::SocketAddr>,
 }
 
+#[cfg(test)]
+impl ConnInfo {
+    /// A loopback client on an in-memory connection, for tests.
+    pub(crate) fn for_test() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            client: "127.0.0.1:50000".into(),
+            client_ip: "127.0.0.1".into(),
+            server: "127.0.0.1:8000".into(),
+            scheme: "http",
+            peer_addr: None,
+            local_addr: None,
+        })
+    }
+}
+
 pub(crate) enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener),
