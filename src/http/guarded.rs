@@ -2,6 +2,8 @@
 //! ([`WriteStall`]), the marks the keep-alive timeout reads ([`Activity`]) and, on HTTP/2, the
 //! flood guard ([`FloodGuard`]) on the plaintext.
 //!
+//! HTTP/1 reads take 64 KiB at most (see [`H1_READ_CAP`]).
+//!
 //! On the hot path this adds a branch per call, a flag store per read or write that moved bytes
 //! (when the keep-alive timeout is on) and, on HTTP/2, a walk over the frame headers of what
 //! moved (payloads are skipped, not read). No timer is touched unless a write stalls.
@@ -18,6 +20,27 @@ use super::activity::Activity;
 use super::flood::FloodGuard;
 use super::io::Io;
 use super::stall::WriteStall;
+
+/// Most bytes one HTTP/1 read takes. hyper checks a request head against its buffer limit
+/// (`--http1-buffer-size`) only between reads, and a read may fill all the spare room its buffer
+/// happens to have: so a head is refused once it passes the limit by at most this much, whatever
+/// the timing.
+const H1_READ_CAP: usize = 64 * 1024;
+
+/// Reads into `buf`, `cap` bytes at most.
+fn read_at_most(io: Pin<&mut Io>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>, cap: usize) -> Poll<io::Result<()>> {
+    if buf.remaining() <= cap {
+        return io.poll_read(cx, buf);
+    }
+    let mut part = buf.take(cap);
+    ready!(io.poll_read(cx, &mut part))?;
+    let n = part.filled().len();
+    // SAFETY: `part` is the start of `buf`'s unfilled bytes, and the read filled (so initialised)
+    // its first `n`.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Poll::Ready(Ok(()))
+}
 
 pub(crate) struct Guarded {
     io: Io,
@@ -101,7 +124,11 @@ impl AsyncRead for Guarded {
             return closing.map(Err);
         }
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        if this.h2.is_none() {
+            ready!(read_at_most(Pin::new(&mut this.io), cx, buf, H1_READ_CAP))?;
+        } else {
+            ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        }
         let mut moved = buf.filled().len() > before;
         if let Some(guard) = this.h2.as_deref_mut() {
             match guard.on_read(&buf.filled()[before..]) {
@@ -202,6 +229,21 @@ mod tests {
             Guarded::new(io, write_timeout, Some(Arc::clone(&activity)), h2),
             activity,
         )
+    }
+
+    #[tokio::test]
+    async fn an_http1_read_takes_at_most_the_cap_and_http2_reads_are_not_capped() {
+        for h2 in [false, true] {
+            let (server, mut peer) = UnixStream::pair().unwrap();
+            let (mut io, _) = guarded(server, None, h2);
+            // Fits the socket's buffer whole (one read could take it all).
+            peer.write_all(&[7u8; 2 * H1_READ_CAP]).await.unwrap();
+            let mut buf = vec![0u8; 4 * H1_READ_CAP];
+            let n = io.read(&mut buf).await.unwrap();
+            let expected = if h2 { 2 * H1_READ_CAP } else { H1_READ_CAP };
+            assert_eq!(n, expected, "h2: {h2}");
+            assert!(buf[..n].iter().all(|b| *b == 7));
+        }
     }
 
     #[tokio::test(start_paused = true)]
