@@ -35,6 +35,7 @@ use pyo3::pybacked::PyBackedStr;
 
 use self::section::{read_settings, FromSettings, Section};
 use crate::http::forwarded::ProxyTrust;
+pub(crate) use crate::http::static_files::StaticConfig;
 pub(crate) use crate::ws::WsConfig;
 
 /// How the tokio threads of a worker are laid out (`--runtime-mode`, resolved: `"st"`/`"mt"`).
@@ -146,6 +147,8 @@ pub(crate) struct EngineConfig {
     pub(crate) keep_alive_timeout: Option<Duration>,
     /// `--write-timeout`: drop a peer that accepts no bytes this long; `None` = off.
     pub(crate) write_timeout: Option<Duration>,
+    /// `--static-path-*`: files served before the app; `None` without a mount.
+    pub(crate) static_files: Option<StaticConfig>,
 }
 
 impl EngineConfig {
@@ -183,6 +186,7 @@ impl FromSettings for EngineConfig {
             graceful_timeout: s.get("graceful_timeout")?,
             keep_alive_timeout: s.get("keep_alive_timeout")?,
             write_timeout: s.get("write_timeout")?,
+            static_files: s.optional_section("static_files")?,
         })
     }
 }
@@ -225,6 +229,16 @@ impl FromSettings for TlsConfig {
             ca: s.get("ca")?,
             crls: s.get("crls")?,
             client_verify: s.get("client_verify")?,
+        })
+    }
+}
+
+impl FromSettings for StaticConfig {
+    fn read(s: &Section<'_>) -> PyResult<Self> {
+        Ok(Self {
+            mounts: s.get("mounts")?,
+            dir_to_file: s.get("dir_to_file")?,
+            expires: s.get("expires")?,
         })
     }
 }

@@ -215,6 +215,7 @@ fn flow(limit: usize) -> Flow {
         admission: Some(Arc::clone(&admission)),
         max_requests: None,
         write_timeout: None,
+        static_files: None,
     });
     Flow {
         shared,

@@ -140,6 +140,7 @@ fn serve_with(access_log: bool, body_limits: BodyLimits, proxies: Option<ProxyTr
         max_requests: None,
         body_limits,
         write_timeout: None,
+        static_files: None,
     });
     let info = Arc::new(ConnInfo {
         client: "127.0.0.1:50000".into(),
@@ -569,6 +570,7 @@ async fn an_http2_stream_whose_window_stays_shut_is_reset_at_the_write_timeout()
         max_requests: None,
         body_limits: BodyLimits::default(),
         write_timeout: Some(WRITE_TIMEOUT),
+        static_files: None,
     });
     let info = Arc::new(ConnInfo {
         client: "127.0.0.1:50000".into(),
