@@ -136,6 +136,7 @@ def _static_files(config: Config) -> dict[str, Any] | None:
         'mounts': list(zip(config.static_path_route, config.static_path_mount, strict=True)),
         'dir_to_file': config.static_path_dir_to_file,
         'expires': _seconds_or_off(config.static_path_expires),
+        'precompressed': config.static_path_precompressed,
     }
 
 

@@ -268,6 +268,12 @@ class Config:
     static_path_expires: int = _s(
         86400, '--static-path-expires', 'max-age of static responses (0: no header).', kind='duration', min=0
     )
+    static_path_precompressed: bool = _s(
+        False,
+        '--static-path-precompressed',
+        'Send file.br / file.zst / file.gz instead of a static file when the client accepts it.',
+        kind='bool',
+    )
     metrics_enabled: bool = _s(
         False, '--metrics', 'Serve Prometheus metrics.', kind='bool', env='GRANIAN_METRICS_ENABLED'
     )

@@ -239,6 +239,7 @@ impl FromSettings for StaticConfig {
             mounts: s.get("mounts")?,
             dir_to_file: s.get("dir_to_file")?,
             expires: s.get("expires")?,
+            precompressed: s.get("precompressed")?,
         })
     }
 }

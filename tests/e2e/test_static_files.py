@@ -9,6 +9,7 @@ winning) with `--static-path-dir-to-file index.html` and the access log on; its 
 from __future__ import annotations
 
 import email.utils
+import gzip
 import hashlib
 import os
 from pathlib import Path
@@ -43,6 +44,8 @@ def tree(tmp_path_factory) -> Path:
     (public / 'index.html').write_text('<h1>home</h1>')
     (public / 'docs' / 'index.html').write_text('<h1>docs</h1>')
     (public / 'style.css').write_text('body{}')
+    (public / 'style.css.gz').write_bytes(gzip.compress(b'body{}'))
+    (public / 'style.css.br').write_bytes(b'fake brotli')
     (public / 'こんにちは.png').write_bytes(b'\x89PNG fake')
     (public / 'empty.txt').write_bytes(b'')
     (media / 'photo.jpg').write_bytes(b'JPEG' * 10)
@@ -298,3 +301,26 @@ def test_env_vars_configure_the_static_files(server, tree):
         resp = conn.request(get('/a/docs/'))
         assert (resp.status, resp.body, resp.header('cache-control')) == (200, b'<h1>docs</h1>', 'max-age=5')
         assert conn.request(get('/m/photo.jpg')).body == b'JPEG' * 10
+
+
+def test_precompressed_siblings(server, tree):
+    srv = server(APPS['rsgi'], *static_args(tree, '--interface', 'rsgi', '--static-path-precompressed'))
+    with httpx.Client(base_url=srv.url, timeout=10) as client:
+        resp = client.get('/static/style.css', headers={'Accept-Encoding': 'gzip'})
+        assert (resp.status_code, resp.headers['content-encoding'], resp.content) == (200, 'gzip', b'body{}')
+        assert resp.headers['content-type'] == 'text/css; charset=utf-8'
+        assert resp.headers['vary'] == 'accept-encoding'
+        resp = client.get('/static/style.css', headers={'Accept-Encoding': 'gzip;q=0.5, br'})
+        assert (resp.headers['content-encoding'], resp.headers['content-length']) == ('br', '11')
+        resp = client.get('/static/style.css', headers={'Accept-Encoding': 'identity'})
+        assert ('content-encoding' not in resp.headers, resp.content) == (True, b'body{}')
+    # Off by default: the plain file whatever the client accepts.
+    plain = server(APPS['asgi'], *static_args(tree, '--interface', 'asgi'))
+    with Conn(plain.host, plain.port) as conn:
+        resp = conn.request(get('/static/style.css', headers={'Accept-Encoding': 'gzip, br'}))
+    assert (resp.status, resp.body, resp.header('content-encoding'), resp.header('vary')) == (
+        200,
+        b'body{}',
+        None,
+        None,
+    )

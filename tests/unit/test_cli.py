@@ -582,13 +582,14 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
     b.mkdir()
     args = ('--static-path-route', '/assets', '--static-path-mount', str(a))
     args += ('--static-path-route', '/media', '--static-path-mount', str(b))
-    args += ('--static-path-dir-to-file', 'index.html', '--static-path-expires', '1h')
+    args += ('--static-path-dir-to-file', 'index.html', '--static-path-expires', '1h', '--static-path-precompressed')
     assert invoke(*args, 'main:app').exit_code == 0
     expected = {
         'static_path_route': ('/assets', '/media'),
         'static_path_mount': (str(a), str(b)),
         'static_path_dir_to_file': 'index.html',
         'static_path_expires': 3600,
+        'static_path_precompressed': True,
     }
     assert keywords == {'target': 'main:app', **expected}
     env = {
@@ -596,6 +597,7 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
         'GRANIAN_STATIC_PATH_MOUNT': f'{a}{os.pathsep}{b}',
         'GRANIAN_STATIC_PATH_DIR_TO_FILE': 'index.html',
         'GRANIAN_STATIC_PATH_EXPIRES': '3600',
+        'GRANIAN_STATIC_PATH_PRECOMPRESSED': 'yes',
     }
     result = invoke('main:app', env=env)
     assert result.exit_code == 0, result.output

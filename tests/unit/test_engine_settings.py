@@ -82,6 +82,7 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         static_path_mount=[files['static'], files['static']],
         static_path_dir_to_file='index.html',
         static_path_expires=60,
+        static_path_precompressed=True,
     )
 
 
@@ -264,6 +265,7 @@ def test_static_files_section(tmp_path):
         'mounts': [('/static', str(tmp_path))],
         'dir_to_file': None,
         'expires': None,
+        'precompressed': False,
     }
     config = build_config('main:app', static_path_route=['/a/', '/'], static_path_mount=[tmp_path, tmp_path])
     section = config.engine_settings()['static_files']

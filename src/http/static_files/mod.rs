@@ -12,6 +12,7 @@
 //! them together, and `handler::handle` calls it once, for every interface and HTTP version.
 
 pub(crate) mod conditional;
+pub(crate) mod encoding;
 pub(crate) mod path;
 pub(crate) mod range;
 pub(crate) mod route;
@@ -23,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{
-    ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED,
-    RANGE,
+    ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -48,6 +49,8 @@ pub(crate) struct StaticConfig {
     pub(crate) dir_to_file: Option<String>,
     /// `--static-path-expires`: `cache-control: max-age`; `None` for no header.
     pub(crate) expires: Option<Duration>,
+    /// `--static-path-precompressed`: send `file.br`/`.zst`/`.gz` when accepted.
+    pub(crate) precompressed: bool,
 }
 
 /// The routes and their canonical mount directories, for one worker.
@@ -56,6 +59,7 @@ pub(crate) struct StaticFiles {
     roots: Vec<Arc<Path>>,
     dir_to_file: Option<Arc<str>>,
     cache_control: Option<HeaderValue>,
+    precompressed: bool,
 }
 
 /// A request path that falls under a route: the mount's index and the decoded rest.
@@ -82,6 +86,7 @@ impl StaticFiles {
             roots,
             dir_to_file: cfg.dir_to_file.as_deref().map(Arc::from),
             cache_control,
+            precompressed: cfg.precompressed,
         })
     }
 
@@ -113,18 +118,46 @@ impl StaticFiles {
         };
         let root = Arc::clone(&self.roots[target.mount]);
         let index = self.dir_to_file.clone();
-        let found = tokio::task::spawn_blocking(move || path::resolve(&root, &relative, index.as_deref())).await;
-        let Ok(Ok(found)) = found else {
+        let codings = match self.precompressed {
+            true => encoding::ranked(headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok())),
+            false => Vec::new(),
+        };
+        let found = tokio::task::spawn_blocking(move || {
+            let found = path::resolve(&root, &relative, index.as_deref())?;
+            // The best accepted sibling that exists; the plain file from `identity` on.
+            let variant = codings
+                .iter()
+                .map_while(|c| c.suffix().map(|suffix| (*c, suffix)))
+                .find_map(|(c, suffix)| path::sibling(&root, &found, suffix).map(|f| (c, f)));
+            Ok::<_, path::Miss>(match variant {
+                Some((coding, sibling)) => (Some(coding), found.path, sibling),
+                None => (None, found.path.clone(), found),
+            })
+        })
+        .await;
+        let Ok(Ok((coding, name, found))) = found else {
             return not_found();
         };
-        self.answer(found, method == Method::HEAD, headers).await
+        self.answer(found, &name, coding, method == Method::HEAD, headers).await
     }
 
-    async fn answer(&self, found: path::Found, head_only: bool, req: &HeaderMap) -> Response<ResponseBody> {
+    /// The answer with `found` (the file itself or its precompressed sibling in `coding`),
+    /// typed by `name` (the file asked for).
+    async fn answer(
+        &self,
+        found: path::Found,
+        name: &Path,
+        coding: Option<encoding::Coding>,
+        head_only: bool,
+        req: &HeaderMap,
+    ) -> Response<ResponseBody> {
         let len = found.meta.len();
         let modified = found.meta.modified().unwrap_or(std::time::UNIX_EPOCH);
         let validators = Validators::new(len, modified);
         let mut headers = HeaderMap::new();
+        if self.precompressed {
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        }
         headers.insert(ETAG, value(&validators.etag));
         headers.insert(LAST_MODIFIED, value(&validators.http_date()));
         if let Some(cc) = &self.cache_control {
@@ -136,7 +169,10 @@ impl StaticFiles {
             Precondition::Failed => return status_only(StatusCode::PRECONDITION_FAILED, b"Precondition Failed"),
         }
         headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        headers.insert(CONTENT_TYPE, content_type(&found.path));
+        headers.insert(CONTENT_TYPE, content_type(name));
+        if let Some(coding) = coding {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+        }
         let if_range_holds = req
             .get(IF_RANGE)
             .map_or(true, |v| v.to_str().is_ok_and(|v| validators.if_range_holds(v)));

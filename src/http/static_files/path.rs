@@ -64,6 +64,17 @@ pub(crate) fn resolve(root: &Path, relative: &Path, dir_to_file: Option<&str>) -
     Ok(Found { path, file, meta })
 }
 
+/// The sibling of `found` named with `suffix` (`site.css` -> `site.css.br`), if it is a
+/// regular file inside `root` too.
+pub(crate) fn sibling(root: &Path, found: &Found, suffix: &str) -> Option<Found> {
+    let mut name = found.path.file_name()?.to_os_string();
+    name.push(suffix);
+    let path = inside(root, &found.path.with_file_name(name)).ok()?;
+    let file = File::open(&path).ok()?;
+    let meta = file.metadata().ok()?;
+    meta.is_file().then_some(Found { path, file, meta })
+}
+
 /// A regular file inside a mount, open for reading.
 #[derive(Debug)]
 pub(crate) struct Found {
@@ -154,6 +165,17 @@ mod tests {
         assert_eq!(find(&root, "/sub/", None), Err(Miss::NotFound));
         assert_eq!(find(&root, "/empty/", Some("index.html")), Err(Miss::NotFound));
         assert_eq!(find(&root, "/a.txt/x", None), Err(Miss::NotFound));
+    }
+
+    #[test]
+    fn siblings_are_regular_files_inside_the_mount() {
+        let (_t, root) = tree("sibling");
+        std::fs::write(root.join("a.txt.gz"), "gz").unwrap();
+        std::fs::create_dir(root.join("a.txt.br")).unwrap();
+        let found = resolve(&root, Path::new("a.txt"), None).unwrap();
+        assert_eq!(sibling(&root, &found, ".gz").unwrap().path, root.join("a.txt.gz"));
+        assert!(sibling(&root, &found, ".br").is_none());
+        assert!(sibling(&root, &found, ".zst").is_none());
     }
 
     #[cfg(unix)]

@@ -26,6 +26,7 @@ fn files(name: &str) -> (Dir, StaticFiles) {
         mounts: vec![("/static".into(), dir.to_string_lossy().into_owned())],
         dir_to_file: Some("index.html".into()),
         expires: Some(Duration::from_secs(60)),
+        precompressed: true,
     };
     let files = StaticFiles::new(&cfg).unwrap();
     (Dir(dir), files)
@@ -121,4 +122,41 @@ fn content_types_from_extensions() {
     assert_eq!(content_type(Path::new("a.unknownext")), "application/octet-stream");
     let js = content_type(Path::new("a.js"));
     assert!(js.to_str().unwrap().ends_with("charset=utf-8"), "{js:?}");
+}
+
+/// A header's value as text, `""` when absent.
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+    headers.get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+#[test]
+fn precompressed_siblings_when_accepted() {
+    let (d, files) = files("precompressed");
+    std::fs::write(d.0.join("hello.txt.gz"), "GZ").unwrap();
+    std::fs::write(d.0.join("hello.txt.br"), "BR").unwrap();
+    runtime().block_on(async {
+        let fetch = |accept: &'static str| {
+            let lines: Vec<(&str, &str)> = if accept.is_empty() {
+                vec![]
+            } else {
+                vec![("accept-encoding", accept)]
+            };
+            let files = &files;
+            async move { get(files, Method::GET, "/static/hello.txt", &lines).await }
+        };
+        let (status, h, body) = fetch("gzip, br").await;
+        assert_eq!(
+            (status, &body[..], text(&h, "content-encoding")),
+            (200, &b"BR"[..], "br")
+        );
+        assert_eq!(text(&h, "content-type"), "text/plain; charset=utf-8");
+        assert_eq!(text(&h, "vary"), "accept-encoding");
+        let (_, h, body) = fetch("gzip, br;q=0.1").await;
+        assert_eq!((&body[..], text(&h, "content-encoding")), (&b"GZ"[..], "gzip"));
+        let (_, h, body) = fetch("zstd").await;
+        assert_eq!((&body[..], text(&h, "content-encoding")), (&b"hello world"[..], ""));
+        assert_eq!(text(&h, "vary"), "accept-encoding");
+        let (_, h, body) = fetch("").await;
+        assert_eq!((&body[..], text(&h, "content-encoding")), (&b"hello world"[..], ""));
+    });
 }
