@@ -137,6 +137,7 @@ def _static_files(config: Config) -> dict[str, Any] | None:
         'dir_to_file': config.static_path_dir_to_file,
         'expires': _seconds_or_off(config.static_path_expires),
         'precompressed': config.static_path_precompressed,
+        'fallthrough': config.static_path_fallthrough,
     }
 
 

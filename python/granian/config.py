@@ -274,6 +274,12 @@ class Config:
         'Send file.br / file.zst / file.gz instead of a static file when the client accepts it.',
         kind='bool',
     )
+    static_path_fallthrough: bool = _s(
+        False,
+        '--static-path-fallthrough',
+        'Hand requests under a static route that find no file (404) to the app.',
+        kind='bool',
+    )
     metrics_enabled: bool = _s(
         False, '--metrics', 'Serve Prometheus metrics.', kind='bool', env='GRANIAN_METRICS_ENABLED'
     )

@@ -240,6 +240,7 @@ impl FromSettings for StaticConfig {
             dir_to_file: s.get("dir_to_file")?,
             expires: s.get("expires")?,
             precompressed: s.get("precompressed")?,
+            fallthrough: s.get("fallthrough")?,
         })
     }
 }
@@ -314,6 +315,10 @@ mod tests {
                 max_body_size=None, body_read_timeout=td(seconds=30),
                 graceful_timeout=td(seconds=3),
                 keep_alive_timeout=td(seconds=5), write_timeout=None,
+                static_files=dict(
+                    mounts=[('/static', '.'), ('/', '/tmp')], dir_to_file='index.html',
+                    expires=td(seconds=60), precompressed=True, fallthrough=False,
+                ),
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );
@@ -351,6 +356,11 @@ mod tests {
             assert_eq!(cfg.graceful_timeout, Duration::from_secs(3));
             assert_eq!(cfg.keep_alive_timeout, Some(Duration::from_secs(5)));
             assert_eq!(cfg.write_timeout, None);
+            let files = cfg.static_files.expect("a static_files section");
+            assert_eq!(files.mounts[1], ("/".to_string(), "/tmp".to_string()));
+            assert_eq!(files.dir_to_file.as_deref(), Some("index.html"));
+            assert_eq!(files.expires, Some(Duration::from_secs(60)));
+            assert!(files.precompressed && !files.fallthrough);
         });
     }
 

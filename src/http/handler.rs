@@ -122,7 +122,9 @@ pub(crate) async fn handle<I: Interface>(
     if let Some(files) = &shared.static_files {
         if let Some(target) = files.target(head.uri.path()) {
             let resp = files.serve(target, &head.method, &head.headers).await;
-            return Ok(logged(resp, access, permit, &shared.bridge, started));
+            if !files.falls_through(&resp) {
+                return Ok(logged(resp, access, permit, &shared.bridge, started));
+            }
         }
     }
     let mut body = if switch.is_some() {

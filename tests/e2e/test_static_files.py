@@ -324,3 +324,15 @@ def test_precompressed_siblings(server, tree):
         None,
         None,
     )
+
+
+def test_fallthrough_hands_a_404_to_the_app(server, tree):
+    args = ('--interface', 'wsgi', '--static-path-fallthrough')
+    srv = server(APPS['wsgi'], *static_args(tree, *args), '--access-log')
+    with Conn(srv.host, srv.port) as conn:
+        assert conn.request(get('/static/hello.txt')).body == HELLO
+        assert conn.request(get('/static/settings/profile')).body == b'app:/static/settings/profile'
+        assert conn.request(get('/static/bare/')).body == b'app:/static/bare/'
+        resp = conn.request(get('/static/hello.txt', method='POST'))
+        assert resp.status == 405  # only a missing file falls through
+    srv.wait_for_log(r'"GET /static/settings/profile HTTP/1\.1" 200 ')

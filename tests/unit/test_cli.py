@@ -583,6 +583,7 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
     args = ('--static-path-route', '/assets', '--static-path-mount', str(a))
     args += ('--static-path-route', '/media', '--static-path-mount', str(b))
     args += ('--static-path-dir-to-file', 'index.html', '--static-path-expires', '1h', '--static-path-precompressed')
+    args += ('--static-path-fallthrough',)
     assert invoke(*args, 'main:app').exit_code == 0
     expected = {
         'static_path_route': ('/assets', '/media'),
@@ -590,6 +591,7 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
         'static_path_dir_to_file': 'index.html',
         'static_path_expires': 3600,
         'static_path_precompressed': True,
+        'static_path_fallthrough': True,
     }
     assert keywords == {'target': 'main:app', **expected}
     env = {
@@ -598,6 +600,7 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
         'GRANIAN_STATIC_PATH_DIR_TO_FILE': 'index.html',
         'GRANIAN_STATIC_PATH_EXPIRES': '3600',
         'GRANIAN_STATIC_PATH_PRECOMPRESSED': 'yes',
+        'GRANIAN_STATIC_PATH_FALLTHROUGH': 'true',
     }
     result = invoke('main:app', env=env)
     assert result.exit_code == 0, result.output

@@ -83,6 +83,7 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         static_path_dir_to_file='index.html',
         static_path_expires=60,
         static_path_precompressed=True,
+        static_path_fallthrough=True,
     )
 
 
@@ -266,6 +267,7 @@ def test_static_files_section(tmp_path):
         'dir_to_file': None,
         'expires': None,
         'precompressed': False,
+        'fallthrough': False,
     }
     config = build_config('main:app', static_path_route=['/a/', '/'], static_path_mount=[tmp_path, tmp_path])
     section = config.engine_settings()['static_files']

@@ -51,6 +51,8 @@ pub(crate) struct StaticConfig {
     pub(crate) expires: Option<Duration>,
     /// `--static-path-precompressed`: send `file.br`/`.zst`/`.gz` when accepted.
     pub(crate) precompressed: bool,
+    /// `--static-path-fallthrough`: a 404 under a route is left to the app.
+    pub(crate) fallthrough: bool,
 }
 
 /// The routes and their canonical mount directories, for one worker.
@@ -60,6 +62,7 @@ pub(crate) struct StaticFiles {
     dir_to_file: Option<Arc<str>>,
     cache_control: Option<HeaderValue>,
     precompressed: bool,
+    fallthrough: bool,
 }
 
 /// A request path that falls under a route: the mount's index and the decoded rest.
@@ -87,6 +90,7 @@ impl StaticFiles {
             dir_to_file: cfg.dir_to_file.as_deref().map(Arc::from),
             cache_control,
             precompressed: cfg.precompressed,
+            fallthrough: cfg.fallthrough,
         })
     }
 
@@ -99,6 +103,12 @@ impl StaticFiles {
             Cow::Owned(ref all) => Cow::Owned(all[all.len() - rest.len()..].to_vec()),
         };
         Some(Target { mount, rest })
+    }
+
+    /// Whether `resp` (a static answer) is left to the app instead: a 404 under
+    /// `--static-path-fallthrough` (single-page applications route such paths themselves).
+    pub(crate) fn falls_through(&self, resp: &Response<ResponseBody>) -> bool {
+        self.fallthrough && resp.status() == StatusCode::NOT_FOUND
     }
 
     /// The answer for a request under a route.

@@ -27,6 +27,7 @@ fn files(name: &str) -> (Dir, StaticFiles) {
         dir_to_file: Some("index.html".into()),
         expires: Some(Duration::from_secs(60)),
         precompressed: true,
+        fallthrough: false,
     };
     let files = StaticFiles::new(&cfg).unwrap();
     (Dir(dir), files)
