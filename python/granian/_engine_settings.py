@@ -90,6 +90,7 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'graceful_timeout': timedelta(seconds=config.graceful_timeout),
         'keep_alive_timeout': _seconds_or_off(config.keep_alive_timeout),
         'write_timeout': _seconds_or_off(config.write_timeout),
+        'static_files': _static_files(config),
         'ws': {
             'max_message_size': config.ws_max_message_size,
             'ping_interval': _seconds_or_off(config.ws_ping_interval),
@@ -121,6 +122,22 @@ def _tls(config: Config) -> dict[str, Any] | None:
         'ca': config.ssl_ca,
         'crls': list(config.ssl_crl),
         'client_verify': config.ssl_client_verify,
+    }
+
+
+def _static_files(config: Config) -> dict[str, Any] | None:
+    """The `static_files` section: None unless a `--static-path-mount` is given.
+
+    `mounts` pairs each route (normalised by the config) with its directory, in order.
+    """
+    if not config.static_path_mount:
+        return None
+    return {
+        'mounts': list(zip(config.static_path_route, config.static_path_mount, strict=True)),
+        'dir_to_file': config.static_path_dir_to_file,
+        'expires': _seconds_or_off(config.static_path_expires),
+        'precompressed': config.static_path_precompressed,
+        'fallthrough': config.static_path_fallthrough,
     }
 
 

@@ -268,6 +268,18 @@ class Config:
     static_path_expires: int = _s(
         86400, '--static-path-expires', 'max-age of static responses (0: no header).', kind='duration', min=0
     )
+    static_path_precompressed: bool = _s(
+        False,
+        '--static-path-precompressed',
+        'Send file.br / file.zst / file.gz instead of a static file when the client accepts it.',
+        kind='bool',
+    )
+    static_path_fallthrough: bool = _s(
+        False,
+        '--static-path-fallthrough',
+        'Hand requests under a static route that find no file (404) to the app.',
+        kind='bool',
+    )
     metrics_enabled: bool = _s(
         False, '--metrics', 'Serve Prometheus metrics.', kind='bool', env='GRANIAN_METRICS_ENABLED'
     )
@@ -340,10 +352,6 @@ SETTINGS_CLASSES: dict[str, type] = {'http1_settings': HTTP1Settings, 'http2_set
 #: Keywords the engine does not implement yet: a non-default value is a ConfigurationError.
 #: Remove a name when its feature lands. (`http2_settings` covers every `--http2-*` flag.)
 UNSUPPORTED: tuple[str, ...] = (
-    'static_path_route',
-    'static_path_mount',
-    'static_path_dir_to_file',
-    'static_path_expires',
     'metrics_enabled',
     'metrics_scrape_interval',
     'metrics_address',
@@ -464,6 +472,7 @@ def _check(values: dict[str, Any]) -> None:
         given, missing = ('ssl_cert', 'ssl_key') if values['ssl_cert'] else ('ssl_key', 'ssl_cert')
         raise ConfigurationError(f'{{option}} needs {option_flags()[missing]} too (TLS needs both)', given)
     _check_lifecycle(values)
+    _check_static(values)
     if values['log_dictconfig'] is not None:
         try:
             json.dumps(values['log_dictconfig'])
@@ -494,6 +503,40 @@ def _check_lifecycle(values: dict[str, Any]) -> None:
         raise ConfigurationError(
             "{option} needs the setproctitle package: pip install 'granian[pname]'", 'process_name'
         )
+
+
+#: The route of a lone `--static-path-mount` given without `--static-path-route`.
+DEFAULT_STATIC_ROUTE = '/static'
+
+
+def normalize_route(route: str) -> str:
+    """A `--static-path-route` as matched: a leading slash, none at the end (`/` stays `/`)."""
+    route = route.strip()
+    if not route.startswith('/'):
+        raise ValueError(f"expected a URL path starting with '/', got {route!r}")
+    if any(segment in ('.', '..') for segment in route.split('/')) or '\\' in route or '\x00' in route:
+        raise ValueError(f"'.', '..', backslashes and NUL are not allowed in a route, got {route!r}")
+    return route.rstrip('/') or '/'
+
+
+def _check_static(values: dict[str, Any]) -> None:
+    """Routes and mounts pair up in order; the index file is a plain file name."""
+    routes, mounts = values['static_path_route'], values['static_path_mount']
+    if routes and not mounts:
+        raise ConfigurationError('{option} needs --static-path-mount (the directory served there)', 'static_path_route')
+    if len(routes) != len(mounts) and not (len(mounts) == 1 and not routes):
+        raise ConfigurationError(
+            f'{{option}} given {len(mounts)} time(s) but --static-path-route {len(routes)} time(s): '
+            'routes and mounts pair up in order',
+            'static_path_mount',
+        )
+    try:
+        values['static_path_route'] = tuple(normalize_route(route) for route in routes)
+    except ValueError as exc:
+        raise invalid(str(exc), 'static_path_route') from None
+    index = values['static_path_dir_to_file']
+    if index is not None and (not index or index in ('.', '..') or any(c in index for c in '/\\\x00')):
+        raise invalid(f'expected a file name (no directory part), got {index!r}', 'static_path_dir_to_file')
 
 
 def default_process_name(values: Mapping[str, Any]) -> str:
@@ -528,6 +571,8 @@ def _resolve(values: dict[str, Any]) -> None:
         values['runtime_mode'] = RuntimeModes.st.value if single else RuntimeModes.mt.value
     if values['process_name'] is None and module_available('setproctitle'):
         values['process_name'] = default_process_name(values)
+    if values['static_path_mount'] and not values['static_path_route']:
+        values['static_path_route'] = (DEFAULT_STATIC_ROUTE,)
     # One mount point for every interface (ASGI `root_path`, WSGI `SCRIPT_NAME`).
     values['url_path_prefix'] = normalize_prefix(values['url_path_prefix']) or None
     if values['loop'] == Loops.auto:

@@ -35,6 +35,7 @@ use pyo3::pybacked::PyBackedStr;
 
 use self::section::{read_settings, FromSettings, Section};
 use crate::http::forwarded::ProxyTrust;
+pub(crate) use crate::http::static_files::StaticConfig;
 pub(crate) use crate::ws::WsConfig;
 
 /// How the tokio threads of a worker are laid out (`--runtime-mode`, resolved: `"st"`/`"mt"`).
@@ -146,6 +147,8 @@ pub(crate) struct EngineConfig {
     pub(crate) keep_alive_timeout: Option<Duration>,
     /// `--write-timeout`: drop a peer that accepts no bytes this long; `None` = off.
     pub(crate) write_timeout: Option<Duration>,
+    /// `--static-path-*`: files served before the app; `None` without a mount.
+    pub(crate) static_files: Option<StaticConfig>,
 }
 
 impl EngineConfig {
@@ -183,6 +186,7 @@ impl FromSettings for EngineConfig {
             graceful_timeout: s.get("graceful_timeout")?,
             keep_alive_timeout: s.get("keep_alive_timeout")?,
             write_timeout: s.get("write_timeout")?,
+            static_files: s.optional_section("static_files")?,
         })
     }
 }
@@ -225,6 +229,18 @@ impl FromSettings for TlsConfig {
             ca: s.get("ca")?,
             crls: s.get("crls")?,
             client_verify: s.get("client_verify")?,
+        })
+    }
+}
+
+impl FromSettings for StaticConfig {
+    fn read(s: &Section<'_>) -> PyResult<Self> {
+        Ok(Self {
+            mounts: s.get("mounts")?,
+            dir_to_file: s.get("dir_to_file")?,
+            expires: s.get("expires")?,
+            precompressed: s.get("precompressed")?,
+            fallthrough: s.get("fallthrough")?,
         })
     }
 }
@@ -299,6 +315,10 @@ mod tests {
                 max_body_size=None, body_read_timeout=td(seconds=30),
                 graceful_timeout=td(seconds=3),
                 keep_alive_timeout=td(seconds=5), write_timeout=None,
+                static_files=dict(
+                    mounts=[('/static', '.'), ('/', '/tmp')], dir_to_file='index.html',
+                    expires=td(seconds=60), precompressed=True, fallthrough=False,
+                ),
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
         );
@@ -336,6 +356,11 @@ mod tests {
             assert_eq!(cfg.graceful_timeout, Duration::from_secs(3));
             assert_eq!(cfg.keep_alive_timeout, Some(Duration::from_secs(5)));
             assert_eq!(cfg.write_timeout, None);
+            let files = cfg.static_files.expect("a static_files section");
+            assert_eq!(files.mounts[1], ("/".to_string(), "/tmp".to_string()));
+            assert_eq!(files.dir_to_file.as_deref(), Some("index.html"));
+            assert_eq!(files.expires, Some(Duration::from_secs(60)));
+            assert!(files.precompressed && !files.fallthrough);
         });
     }
 

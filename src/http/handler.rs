@@ -16,6 +16,7 @@ use super::disconnect::{Disconnect, DisconnectGuard};
 use super::forwarded::{self, Forwarded, ProxyTrust};
 use super::max_requests::MaxRequests;
 use super::response::{internal_error, status_only, without_body, Responder, ResponsePlan};
+use super::static_files::StaticFiles;
 use super::stream_task;
 use super::upgrade::Upgrade;
 use crate::access_log::AccessFacts;
@@ -68,6 +69,8 @@ pub(crate) struct Shared<I> {
     pub(crate) body_limits: BodyLimits,
     /// `--write-timeout`, for streamed responses (see [`RequestCtx::write_timeout`]).
     pub(crate) write_timeout: Option<Duration>,
+    /// `--static-path-*`: requests under a static route are answered here, without the app.
+    pub(crate) static_files: Option<Arc<StaticFiles>>,
 }
 
 #[cfg(test)]
@@ -85,6 +88,7 @@ impl<I> Shared<I> {
             max_requests: None,
             body_limits: BodyLimits::default(),
             write_timeout: None,
+            static_files: None,
         }
     }
 }
@@ -145,6 +149,14 @@ pub(crate) async fn handle<I: Interface>(
     let access = shared
         .access_log
         .then(|| AccessFacts::new(&head, &conn, forwarded, SystemTime::now()));
+    if let Some(files) = &shared.static_files {
+        if let Some(target) = files.target(head.uri.path()) {
+            let resp = files.serve(target, &head.method, &head.headers).await;
+            if !files.falls_through(&resp) {
+                return Ok(logged(resp, access, permit, &shared.bridge, started));
+            }
+        }
+    }
     let mut body = if switch.is_some() {
         RequestBody::Full(bytes::Bytes::new())
     } else {

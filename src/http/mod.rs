@@ -21,5 +21,6 @@ pub(crate) mod names;
 pub(crate) mod response;
 pub(crate) mod signal;
 pub(crate) mod stall;
+pub(crate) mod static_files;
 pub(crate) mod stream_task;
 pub(crate) mod upgrade;

@@ -19,6 +19,7 @@ use crate::http::default_headers::DefaultHeaders;
 use crate::http::drain::Drain;
 use crate::http::handler::Shared;
 use crate::http::max_requests::MaxRequests;
+use crate::http::static_files::StaticFiles;
 use crate::http::upgrade::Upgrade;
 use crate::interfaces::asgi::Asgi;
 use crate::interfaces::rsgi::Rsgi;
@@ -197,6 +198,12 @@ impl Engine {
 
     fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool, ws: bool) -> PyResult<()> {
         let drain = Drain::new(self.cfg.graceful_timeout);
+        let static_files = match &self.cfg.static_files {
+            Some(cfg) => Some(Arc::new(
+                StaticFiles::new(cfg).map_err(|e| PyOSError::new_err(e.to_string()))?,
+            )),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             interface: Arc::new(interface),
             bridge: Arc::clone(&self.bridge),
@@ -210,6 +217,7 @@ impl Engine {
                 read_timeout: self.cfg.body_read_timeout,
             },
             write_timeout: self.cfg.write_timeout,
+            static_files,
         });
         let release = watch::channel(false).0;
         let bridge = Arc::clone(&self.bridge);

@@ -574,3 +574,63 @@ def test_help_shows_the_timeouts_with_their_env_vars():
     assert '--keep-alive-timeout, --timeout-keep-alive DURATION' in output
     assert 'env var: GRANIAN_KEEP_ALIVE_TIMEOUT; default: 5' in output
     assert 'env var: GRANIAN_WRITE_TIMEOUT; default: 30' in output
+
+
+def test_static_path_options_from_flags_and_env(keywords, tmp_path):
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    a.mkdir()
+    b.mkdir()
+    args = ('--static-path-route', '/assets', '--static-path-mount', str(a))
+    args += ('--static-path-route', '/media', '--static-path-mount', str(b))
+    args += ('--static-path-dir-to-file', 'index.html', '--static-path-expires', '1h', '--static-path-precompressed')
+    args += ('--static-path-fallthrough',)
+    assert invoke(*args, 'main:app').exit_code == 0
+    expected = {
+        'static_path_route': ('/assets', '/media'),
+        'static_path_mount': (str(a), str(b)),
+        'static_path_dir_to_file': 'index.html',
+        'static_path_expires': 3600,
+        'static_path_precompressed': True,
+        'static_path_fallthrough': True,
+    }
+    assert keywords == {'target': 'main:app', **expected}
+    env = {
+        'GRANIAN_STATIC_PATH_ROUTE': '/assets  /media',
+        'GRANIAN_STATIC_PATH_MOUNT': f'{a}{os.pathsep}{b}',
+        'GRANIAN_STATIC_PATH_DIR_TO_FILE': 'index.html',
+        'GRANIAN_STATIC_PATH_EXPIRES': '3600',
+        'GRANIAN_STATIC_PATH_PRECOMPRESSED': 'yes',
+        'GRANIAN_STATIC_PATH_FALLTHROUGH': 'true',
+    }
+    result = invoke('main:app', env=env)
+    assert result.exit_code == 0, result.output
+    assert keywords == {'target': 'main:app', **expected}
+
+
+def test_static_path_options_reach_the_config(served, tmp_path):
+    result = invoke('--static-path-mount', str(tmp_path), '--static-path-expires', '0', 'main:app')
+    assert result.exit_code == 0, result.output
+    config = served.configs[0]
+    assert (config.static_path_route, config.static_path_mount) == (('/static',), (str(tmp_path),))
+    assert config.static_path_expires == 0
+
+
+@pytest.mark.parametrize('source', ['flags', 'env'])
+def test_unequal_static_routes_and_mounts_exit_2_with_one_line(served, tmp_path, source):
+    if source == 'flags':
+        args = ['--static-path-route', '/a', '--static-path-route', '/b', '--static-path-mount', str(tmp_path)]
+        result = invoke(*args, 'main:app')
+    else:
+        env = {'GRANIAN_STATIC_PATH_ROUTE': '/a /b', 'GRANIAN_STATIC_PATH_MOUNT': str(tmp_path)}
+        result = invoke('main:app', env=env)
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith('Error:')]
+    assert len(errors) == 1
+    assert 'given 1 time(s) but' in errors[0] and 'pair up in order' in errors[0]
+    assert served.configs == []
+
+
+def test_static_path_mount_must_exist(served, tmp_path):
+    result = invoke('--static-path-mount', str(tmp_path / 'nope'), 'main:app')
+    assert result.exit_code == 2
+    assert '--static-path-mount' in result.output

@@ -560,3 +560,48 @@ def test_connection_timeouts_defaults_and_bounds():
     settings = build_config('main:app', keep_alive_timeout=0, write_timeout=2).engine_settings()
     assert settings['keep_alive_timeout'] is None
     assert settings['write_timeout'] == datetime.timedelta(seconds=2)
+
+
+def test_static_path_defaults_and_pairing(tmp_path):
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'b').mkdir()
+    assert build_config('main:app').static_path_route == ()
+    config = build_config('main:app', static_path_mount=tmp_path / 'a')
+    assert (config.static_path_route, config.static_path_mount) == (('/static',), (str(tmp_path / 'a'),))
+    assert config.static_path_expires == 86400
+    config = build_config(
+        'main:app',
+        static_path_route=['/assets/', '/media'],
+        static_path_mount=[tmp_path / 'a', tmp_path / 'b'],
+        static_path_dir_to_file='index.html',
+        static_path_expires='1h',
+    )
+    assert config.static_path_route == ('/assets', '/media')
+    assert (config.static_path_dir_to_file, config.static_path_expires) == ('index.html', 3600)
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'option', 'message'),
+    [
+        ({'static_path_route': ['/a']}, 'static_path_route', 'needs --static-path-mount'),
+        ({'static_path_route': ['/a', '/b'], 'mounts': 1}, 'static_path_mount', 'given 1 time(s) but'),
+        ({'mounts': 2}, 'static_path_mount', 'given 2 time(s) but --static-path-route 0 time(s)'),
+        ({'static_path_route': ['static'], 'mounts': 1}, 'static_path_route', "starting with '/'"),
+        ({'static_path_route': ['/a/../b'], 'mounts': 1}, 'static_path_route', "'..'"),
+        ({'static_path_dir_to_file': 'a/index.html', 'mounts': 1}, 'static_path_dir_to_file', 'a file name'),
+        ({'static_path_dir_to_file': '..', 'mounts': 1}, 'static_path_dir_to_file', 'a file name'),
+        ({'static_path_expires': -1, 'mounts': 1}, 'static_path_expires', ''),
+    ],
+)
+def test_static_path_errors(tmp_path, kwargs, option, message):
+    kwargs = dict(kwargs)
+    count = kwargs.pop('mounts', 0)
+    if count:
+        kwargs['static_path_mount'] = [tmp_path] * count
+    err = error_of(**kwargs)
+    assert err.option == option
+    assert message in str(err)
+
+
+def test_static_path_mount_must_be_an_existing_directory(tmp_path):
+    assert error_of(static_path_mount=[tmp_path / 'missing']).option == 'static_path_mount'

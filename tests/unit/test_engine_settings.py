@@ -30,7 +30,9 @@ def tls_files(tmp_path):
     names = ('cert.pem', 'key.pem', 'ca.pem', 'crl1.pem', 'crl2.pem')
     for name in names:
         (tmp_path / name).write_text('-\n')
-    return {name.removesuffix('.pem'): str(tmp_path / name) for name in names}
+    files = {name.removesuffix('.pem'): str(tmp_path / name) for name in names}
+    files['static'] = str(tmp_path)
+    return files
 
 
 def everything_set(interface: str, files: dict[str, str]) -> Config:
@@ -76,6 +78,12 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         limit_max_requests_jitter=10,
         max_body_size=1000,
         body_read_timeout=5,
+        static_path_route=['/assets', '/media'],
+        static_path_mount=[files['static'], files['static']],
+        static_path_dir_to_file='index.html',
+        static_path_expires=60,
+        static_path_precompressed=True,
+        static_path_fallthrough=True,
     )
 
 
@@ -249,3 +257,19 @@ def test_each_worker_draws_its_max_requests_once_within_the_jitter():
     assert set(draws) == set(range(20, 26)), 'every value of 20 + 0..5, and only those'
     config = build_config('main:app', limit_max_requests=20, limit_max_requests_jitter=5)
     assert 20 <= config.engine_settings()['max_requests'] <= 25
+
+
+def test_static_files_section(tmp_path):
+    assert build_config('main:app').engine_settings()['static_files'] is None
+    config = build_config('main:app', static_path_mount=[tmp_path], static_path_expires=0)
+    assert config.engine_settings()['static_files'] == {
+        'mounts': [('/static', str(tmp_path))],
+        'dir_to_file': None,
+        'expires': None,
+        'precompressed': False,
+        'fallthrough': False,
+    }
+    config = build_config('main:app', static_path_route=['/a/', '/'], static_path_mount=[tmp_path, tmp_path])
+    section = config.engine_settings()['static_files']
+    assert section['mounts'] == [('/a', str(tmp_path)), ('/', str(tmp_path))]
+    assert section['expires'] == timedelta(seconds=86400)

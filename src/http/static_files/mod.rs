@@ -1,0 +1,250 @@
+//! Static files served by the engine, before the app is called (`--static-path-*`).
+//!
+//! A request whose percent-decoded path falls under a route ([`route`]) is answered from the
+//! route's mount directory, the way nginx serves a `location` with a `root`: the path is
+//! checked and resolved inside the mount ([`path`]), the preconditions ([`conditional`]) and
+//! the range ([`range`]) are evaluated, and the file is streamed from a tokio file in large
+//! chunks (reads happen on the blocking pool, never on a runtime thread, and never in
+//! Python). Only GET and HEAD are served (405 otherwise); anything that names no regular
+//! file inside the mount is a 404. A path outside every route goes to the app.
+//!
+//! The rules are plain functions tested without sockets; [`StaticFiles::serve`] only strings
+//! them together, and `handler::handle` calls it once, for every interface and HTTP version.
+
+pub(crate) mod conditional;
+pub(crate) mod encoding;
+pub(crate) mod path;
+pub(crate) mod range;
+pub(crate) mod route;
+
+use std::borrow::Cow;
+use std::io::{self, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{
+    ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use self::conditional::{Precondition, Validators};
+use self::range::Ranged;
+use super::body::ResponseBody;
+use super::response::{build, internal_error, status_only};
+
+/// Bytes read from disk at a time (one body frame each).
+const CHUNK: usize = 128 * 1024;
+
+/// `--static-path-*`, as the engine reads it.
+#[derive(Clone, Debug)]
+pub(crate) struct StaticConfig {
+    /// `(route, directory)` pairs, routes normalised by the config (leading slash, none at the
+    /// end, or exactly `/`).
+    pub(crate) mounts: Vec<(String, String)>,
+    /// `--static-path-dir-to-file`: served for a directory.
+    pub(crate) dir_to_file: Option<String>,
+    /// `--static-path-expires`: `cache-control: max-age`; `None` for no header.
+    pub(crate) expires: Option<Duration>,
+    /// `--static-path-precompressed`: send `file.br`/`.zst`/`.gz` when accepted.
+    pub(crate) precompressed: bool,
+    /// `--static-path-fallthrough`: a 404 under a route is left to the app.
+    pub(crate) fallthrough: bool,
+}
+
+/// The routes and their canonical mount directories, for one worker.
+pub(crate) struct StaticFiles {
+    routes: Vec<String>,
+    roots: Vec<Arc<Path>>,
+    dir_to_file: Option<Arc<str>>,
+    cache_control: Option<HeaderValue>,
+    precompressed: bool,
+    fallthrough: bool,
+}
+
+/// A request path that falls under a route: the mount's index and the decoded rest.
+pub(crate) struct Target<'p> {
+    mount: usize,
+    rest: Cow<'p, [u8]>,
+}
+
+impl StaticFiles {
+    /// Canonicalises every mount (an error names the directory that cannot be).
+    pub(crate) fn new(cfg: &StaticConfig) -> io::Result<Self> {
+        let mut routes = Vec::with_capacity(cfg.mounts.len());
+        let mut roots = Vec::with_capacity(cfg.mounts.len());
+        for (route, dir) in &cfg.mounts {
+            let root = Path::new(dir)
+                .canonicalize()
+                .map_err(|e| io::Error::new(e.kind(), format!("static mount {dir:?}: {e}")))?;
+            routes.push(route.clone());
+            roots.push(Arc::from(root));
+        }
+        let cache_control = cfg.expires.map(|d| value(&format!("max-age={}", d.as_secs())));
+        Ok(Self {
+            routes,
+            roots,
+            dir_to_file: cfg.dir_to_file.as_deref().map(Arc::from),
+            cache_control,
+            precompressed: cfg.precompressed,
+            fallthrough: cfg.fallthrough,
+        })
+    }
+
+    /// The route `path` (the request's raw path) falls under, once percent-decoded.
+    pub(crate) fn target<'p>(&self, path: &'p str) -> Option<Target<'p>> {
+        let decoded: Cow<'p, [u8]> = percent_encoding::percent_decode(path.as_bytes()).into();
+        let (mount, rest) = route::find(&self.routes, &decoded)?;
+        let rest = match decoded {
+            Cow::Borrowed(all) => Cow::Borrowed(&all[all.len() - rest.len()..]),
+            Cow::Owned(ref all) => Cow::Owned(all[all.len() - rest.len()..].to_vec()),
+        };
+        Some(Target { mount, rest })
+    }
+
+    /// Whether `resp` (a static answer) is left to the app instead: a 404 under
+    /// `--static-path-fallthrough` (single-page applications route such paths themselves).
+    pub(crate) fn falls_through(&self, resp: &Response<ResponseBody>) -> bool {
+        self.fallthrough && resp.status() == StatusCode::NOT_FOUND
+    }
+
+    /// The answer for a request under a route.
+    pub(crate) async fn serve(
+        &self,
+        target: Target<'_>,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Response<ResponseBody> {
+        if method != Method::GET && method != Method::HEAD {
+            let mut resp = status_only(StatusCode::METHOD_NOT_ALLOWED, b"Method Not Allowed");
+            resp.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return resp;
+        }
+        let Ok(relative) = path::relative(&target.rest) else {
+            return not_found();
+        };
+        let root = Arc::clone(&self.roots[target.mount]);
+        let index = self.dir_to_file.clone();
+        let codings = match self.precompressed {
+            true => encoding::ranked(headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok())),
+            false => Vec::new(),
+        };
+        let found = tokio::task::spawn_blocking(move || {
+            let found = path::resolve(&root, &relative, index.as_deref())?;
+            // The best accepted sibling that exists; the plain file from `identity` on.
+            let variant = codings
+                .iter()
+                .map_while(|c| c.suffix().map(|suffix| (*c, suffix)))
+                .find_map(|(c, suffix)| path::sibling(&root, &found, suffix).map(|f| (c, f)));
+            Ok::<_, path::Miss>(match variant {
+                Some((coding, sibling)) => (Some(coding), found.path, sibling),
+                None => (None, found.path.clone(), found),
+            })
+        })
+        .await;
+        let Ok(Ok((coding, name, found))) = found else {
+            return not_found();
+        };
+        self.answer(found, &name, coding, method == Method::HEAD, headers).await
+    }
+
+    /// The answer with `found` (the file itself or its precompressed sibling in `coding`),
+    /// typed by `name` (the file asked for).
+    async fn answer(
+        &self,
+        found: path::Found,
+        name: &Path,
+        coding: Option<encoding::Coding>,
+        head_only: bool,
+        req: &HeaderMap,
+    ) -> Response<ResponseBody> {
+        let len = found.meta.len();
+        let modified = found.meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        let validators = Validators::new(len, modified);
+        let mut headers = HeaderMap::new();
+        if self.precompressed {
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        headers.insert(ETAG, value(&validators.etag));
+        headers.insert(LAST_MODIFIED, value(&validators.http_date()));
+        if let Some(cc) = &self.cache_control {
+            headers.insert(CACHE_CONTROL, cc.clone());
+        }
+        match conditional::evaluate(req, &validators) {
+            Precondition::Serve => {}
+            Precondition::NotModified => return build(StatusCode::NOT_MODIFIED, headers, ResponseBody::Empty),
+            Precondition::Failed => return status_only(StatusCode::PRECONDITION_FAILED, b"Precondition Failed"),
+        }
+        headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(CONTENT_TYPE, content_type(name));
+        if let Some(coding) = coding {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+        }
+        let if_range_holds = req
+            .get(IF_RANGE)
+            .map_or(true, |v| v.to_str().is_ok_and(|v| validators.if_range_holds(v)));
+        let range = req.get(RANGE).and_then(|v| v.to_str().ok()).filter(|_| if_range_holds);
+        let (status, start, count) = match range::evaluate(range, len) {
+            Ranged::Whole => (StatusCode::OK, 0, len),
+            Ranged::Part { start, end } => {
+                headers.insert(CONTENT_RANGE, value(&format!("bytes {start}-{end}/{len}")));
+                (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+            }
+            Ranged::Unsatisfiable => {
+                let mut resp = status_only(StatusCode::RANGE_NOT_SATISFIABLE, b"");
+                resp.headers_mut()
+                    .insert(CONTENT_RANGE, value(&format!("bytes */{len}")));
+                return resp;
+            }
+        };
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(count));
+        if head_only || count == 0 {
+            return build(status, headers, ResponseBody::Empty);
+        }
+        let mut file = tokio::fs::File::from_std(found.file);
+        if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
+            return internal_error();
+        }
+        let body = ResponseBody::File {
+            stream: ReaderStream::with_capacity(file.take(count), CHUNK),
+            remaining: count,
+        };
+        build(status, headers, body)
+    }
+}
+
+fn not_found() -> Response<ResponseBody> {
+    status_only(StatusCode::NOT_FOUND, b"Not Found")
+}
+
+/// A header value from text we formatted ourselves (always visible ASCII).
+fn value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| unreachable_value())
+}
+
+/// Stands in for a value that cannot be invalid (ASCII we formatted); never sent in practice.
+fn unreachable_value() -> HeaderValue {
+    HeaderValue::from_static("invalid")
+}
+
+/// The `content-type` of a file, from its extension; text types in UTF-8.
+pub(crate) fn content_type(path: &Path) -> HeaderValue {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let essence = mime.essence_str();
+    let text = mime.type_() == "text"
+        || matches!(
+            essence,
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        );
+    if text && mime.get_param("charset").is_none() {
+        value(&format!("{essence}; charset=utf-8"))
+    } else {
+        value(mime.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests;
