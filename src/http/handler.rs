@@ -151,7 +151,7 @@ pub(crate) async fn handle<I: Interface>(
         .then(|| AccessFacts::new(&head, &conn, forwarded, SystemTime::now()));
     if let Some(files) = &shared.static_files {
         if let Some(target) = files.target(head.uri.path()) {
-            let resp = files.serve(target, &head.method, &head.headers).await;
+            let resp = files.serve(target, &head.uri, &head.method, &head.headers).await;
             if !files.falls_through(&resp) {
                 return Ok(logged(resp, access, permit, &shared.bridge, started));
             }

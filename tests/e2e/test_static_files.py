@@ -129,9 +129,13 @@ def test_two_mounts_the_longer_route_wins(fetch):
 
 def test_index_file_for_directories(fetch):
     assert fetch('/static/')[::2] == (200, b'<h1>home</h1>')
-    assert fetch('/static')[::2] == (200, b'<h1>home</h1>')
     assert fetch('/static/docs/')[::2] == (200, b'<h1>docs</h1>')
     assert fetch('/static/bare/')[0] == 404
+    # Without the trailing slash, a directory is redirected to it (as nginx does).
+    redirects = [('/static', '/static/'), ('/static/docs?x=1', '/static/docs/?x=1'), ('/static/bare', '/static/bare/')]
+    for path, to in redirects:
+        status, headers, _ = fetch(path)
+        assert (status, headers['location']) == (301, to)
 
 
 def test_utf8_file_names(fetch):

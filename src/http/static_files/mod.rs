@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE, VARY,
+    CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, LOCATION, RANGE, VARY,
 };
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
@@ -111,10 +111,11 @@ impl StaticFiles {
         self.fallthrough && resp.status() == StatusCode::NOT_FOUND
     }
 
-    /// The answer for a request under a route.
+    /// The answer for a request for `uri` under a route.
     pub(crate) async fn serve(
         &self,
         target: Target<'_>,
+        uri: &Uri,
         method: &Method,
         headers: &HeaderMap,
     ) -> Response<ResponseBody> {
@@ -132,8 +133,9 @@ impl StaticFiles {
             true => encoding::ranked(headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok())),
             false => Vec::new(),
         };
+        let slash = uri.path().ends_with('/');
         let found = tokio::task::spawn_blocking(move || {
-            let found = path::resolve(&root, &relative, index.as_deref())?;
+            let found = path::resolve(&root, &relative, index.as_deref(), slash)?;
             // The best accepted sibling that exists; the plain file from `identity` on.
             let variant = codings
                 .iter()
@@ -145,8 +147,10 @@ impl StaticFiles {
             })
         })
         .await;
-        let Ok(Ok((coding, name, found))) = found else {
-            return not_found();
+        let (coding, name, found) = match found {
+            Ok(Ok(found)) => found,
+            Ok(Err(path::Miss::Directory)) => return to_directory(uri),
+            _ => return not_found(),
         };
         self.answer(found, &name, coding, method == Method::HEAD, headers).await
     }
@@ -214,6 +218,17 @@ impl StaticFiles {
         };
         build(status, headers, body)
     }
+}
+
+/// `301` to the directory `uri` names, with its trailing slash (the query kept), as nginx does.
+fn to_directory(uri: &Uri) -> Response<ResponseBody> {
+    let location = match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
+    };
+    let mut resp = status_only(StatusCode::MOVED_PERMANENTLY, b"Moved Permanently");
+    resp.headers_mut().insert(LOCATION, value(&location));
+    resp
 }
 
 fn not_found() -> Response<ResponseBody> {

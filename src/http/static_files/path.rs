@@ -20,6 +20,9 @@ pub(crate) enum Miss {
     NotFound,
     /// The path leads outside the mount (through a symlink).
     Escapes,
+    /// A directory asked for without a trailing slash: redirected to the slashed path (as nginx
+    /// does), so that relative links in its index resolve against the directory.
+    Directory,
 }
 
 /// The relative path named by `rest` (a percent-decoded path below a route: empty or
@@ -43,11 +46,15 @@ pub(crate) fn relative(rest: &[u8]) -> Result<PathBuf, Miss> {
 }
 
 /// The file found for `relative` under `root` (a canonical directory): opened, with its
-/// metadata and its canonical path. A directory is served by its `dir_to_file` when given.
-pub(crate) fn resolve(root: &Path, relative: &Path, dir_to_file: Option<&str>) -> Result<Found, Miss> {
+/// metadata and its canonical path. A directory is served by its `dir_to_file` when given, and
+/// only when asked for with a trailing slash (`slash`); without one it is [`Miss::Directory`].
+pub(crate) fn resolve(root: &Path, relative: &Path, dir_to_file: Option<&str>, slash: bool) -> Result<Found, Miss> {
     let mut path = inside(root, &root.join(relative))?;
     let mut meta = std::fs::metadata(&path).map_err(|_| Miss::NotFound)?;
     if meta.is_dir() {
+        if !slash {
+            return Err(Miss::Directory);
+        }
         let index = dir_to_file.ok_or(Miss::NotFound)?;
         path = inside(root, &path.join(index))?;
         meta = std::fs::metadata(&path).map_err(|_| Miss::NotFound)?;
@@ -145,8 +152,13 @@ mod tests {
     }
 
     fn find(root: &Path, rel: &str, index: Option<&str>) -> Result<String, Miss> {
-        resolve(root, &relative(rel.as_bytes())?, index)
-            .map(|f| f.path.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+        resolve(
+            root,
+            &relative(rel.as_bytes())?,
+            index,
+            rel.is_empty() || rel.ends_with('/'),
+        )
+        .map(|f| f.path.strip_prefix(root).unwrap().to_string_lossy().into_owned())
     }
 
     #[test]
@@ -154,7 +166,8 @@ mod tests {
         let (_t, root) = tree("found");
         assert_eq!(find(&root, "/a.txt", None).unwrap(), "a.txt");
         assert_eq!(find(&root, "/sub/", Some("index.html")).unwrap(), "sub/index.html");
-        assert_eq!(find(&root, "/sub", Some("index.html")).unwrap(), "sub/index.html");
+        assert_eq!(find(&root, "/sub", Some("index.html")), Err(Miss::Directory));
+        assert_eq!(find(&root, "/sub", None), Err(Miss::Directory));
         assert_eq!(find(&root, "", Some("a.txt")).unwrap(), "a.txt");
     }
 
@@ -172,7 +185,7 @@ mod tests {
         let (_t, root) = tree("sibling");
         std::fs::write(root.join("a.txt.gz"), "gz").unwrap();
         std::fs::create_dir(root.join("a.txt.br")).unwrap();
-        let found = resolve(&root, Path::new("a.txt"), None).unwrap();
+        let found = resolve(&root, Path::new("a.txt"), None, false).unwrap();
         assert_eq!(sibling(&root, &found, ".gz").unwrap().path, root.join("a.txt.gz"));
         assert!(sibling(&root, &found, ".br").is_none());
         assert!(sibling(&root, &found, ".zst").is_none());

@@ -48,8 +48,9 @@ async fn get(files: &StaticFiles, method: Method, path: &str, lines: &[(&str, &s
             HeaderValue::from_str(v).unwrap(),
         );
     }
-    let target = files.target(path).expect("under a route");
-    let resp = files.serve(target, &method, &headers).await;
+    let uri: http::Uri = path.parse().unwrap();
+    let target = files.target(uri.path()).expect("under a route");
+    let resp = files.serve(target, &uri, &method, &headers).await;
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes().to_vec();
     (parts.status.as_u16(), parts.headers, body)
@@ -68,6 +69,22 @@ fn a_file_with_its_validators_and_cache_control() {
         assert!(h.contains_key("etag") && h.contains_key("last-modified"));
         let (status, _, body) = get(&files, Method::GET, "/static/docs/", &[]).await;
         assert_eq!((status, &body[..]), (200, &b"<p>hi</p>"[..]));
+    });
+}
+
+#[test]
+fn a_directory_without_its_slash_is_redirected_to_it() {
+    let (_d, files) = files("slash");
+    runtime().block_on(async {
+        for (method, path, to) in [
+            (Method::GET, "/static/docs", "/static/docs/"),
+            (Method::GET, "/static/docs?lang=fr", "/static/docs/?lang=fr"),
+            (Method::HEAD, "/static", "/static/"),
+        ] {
+            let (status, h, _) = get(&files, method, path, &[]).await;
+            assert_eq!(status, 301, "{path}");
+            assert_eq!(h["location"], to);
+        }
     });
 }
 
