@@ -261,5 +261,26 @@ pub(crate) fn content_type(path: &Path) -> HeaderValue {
     }
 }
 
+/// A scratch directory under the system's temporary one, removed when dropped (tests).
+#[cfg(test)]
+pub(crate) struct ScratchDir(pub(crate) std::path::PathBuf);
+
+#[cfg(test)]
+impl ScratchDir {
+    /// `granian-{prefix}-{name}-{pid}`, empty (anything left from an earlier run is removed).
+    pub(crate) fn new(prefix: &str, name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("granian-{prefix}-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+#[cfg(test)]
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests;

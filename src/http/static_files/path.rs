@@ -102,6 +102,7 @@ fn inside(root: &Path, path: &Path) -> Result<PathBuf, Miss> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ScratchDir;
     use super::*;
 
     #[test]
@@ -124,18 +125,10 @@ mod tests {
         assert_eq!(relative(b"/a..b").unwrap(), PathBuf::from("a..b"));
     }
 
-    struct Tree(PathBuf);
-
-    impl Drop for Tree {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     /// `root/{a.txt, sub/index.html, empty/}` and `outside.txt` next to `root`, plus links.
-    fn tree(name: &str) -> (Tree, PathBuf) {
-        let base = std::env::temp_dir().join(format!("granian-static-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
+    fn tree(name: &str) -> (ScratchDir, PathBuf) {
+        let scratch = ScratchDir::new("static", name);
+        let base = scratch.0.clone();
         let root = base.join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::create_dir_all(root.join("empty")).unwrap();
@@ -148,7 +141,7 @@ mod tests {
             std::os::unix::fs::symlink(root.join("a.txt"), root.join("in.txt")).unwrap();
         }
         let root = root.canonicalize().unwrap();
-        (Tree(base), root)
+        (scratch, root)
     }
 
     fn find(root: &Path, rel: &str, index: Option<&str>) -> Result<String, Miss> {

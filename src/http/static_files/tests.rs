@@ -1,6 +1,5 @@
 //! [`StaticFiles::serve`] on a temporary directory: the heads of its answers.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method};
@@ -8,17 +7,9 @@ use http_body_util::BodyExt;
 
 use super::*;
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn files(name: &str) -> (Dir, StaticFiles) {
-    let dir = std::env::temp_dir().join(format!("granian-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn files(name: &str) -> (ScratchDir, StaticFiles) {
+    let scratch = ScratchDir::new("serve", name);
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(dir.join("docs")).unwrap();
     std::fs::write(dir.join("hello.txt"), "hello world").unwrap();
     std::fs::write(dir.join("docs/index.html"), "<p>hi</p>").unwrap();
@@ -30,7 +21,7 @@ fn files(name: &str) -> (Dir, StaticFiles) {
         fallthrough: false,
     };
     let files = StaticFiles::new(&cfg).unwrap();
-    (Dir(dir), files)
+    (scratch, files)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
