@@ -8,15 +8,14 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_core::Stream as _;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::io::ReaderStream;
 
 use super::body_failure::{lingers, BodyFailure, BodyLimits, LINGER};
 use super::disconnect::Disconnect;
+use super::file_body::FileBody;
 use crate::bridge::{Bridge, Level};
 
 /// Bodies up to this size (by Content-Length) are read ahead before the app is called, as far
@@ -406,10 +405,8 @@ pub(crate) enum ResponseBody {
         disconnect: Option<Arc<Disconnect>>,
         ended: bool,
     },
-    File {
-        stream: ReaderStream<tokio::io::Take<tokio::fs::File>>,
-        remaining: u64,
-    },
+    /// A byte range of a file (static files, ASGI pathsend, RSGI `response_file`).
+    File(FileBody),
     /// Another body, with something to do once it has been sent whole, failed, or been dropped
     /// unsent (the access-log line, which must include the time the body took).
     Watched(Box<Watched>),
@@ -482,7 +479,7 @@ impl ResponseBody {
             Self::Stream { .. } => true,
             Self::Watched(w) => w.inner.is_stream(),
             Self::Guarded(g) => g.inner.is_stream(),
-            Self::Empty | Self::Full(_) | Self::File { .. } => false,
+            Self::Empty | Self::Full(_) | Self::File(_) => false,
         }
     }
 
@@ -541,14 +538,7 @@ impl Body for ResponseBody {
                     Poll::Ready(None)
                 }
             },
-            Self::File { stream, remaining } => match ready!(Pin::new(stream).poll_next(cx)) {
-                Some(Ok(b)) => {
-                    *remaining = remaining.saturating_sub(b.len() as u64);
-                    Poll::Ready(Some(Ok(Frame::data(b))))
-                }
-                Some(Err(e)) => Poll::Ready(Some(Err(e))),
-                None => Poll::Ready(None),
-            },
+            Self::File(file) => Poll::Ready(ready!(file.poll_chunk(cx)).map(|chunk| chunk.map(Frame::data))),
             Self::Watched(w) => {
                 let frame = ready!(Pin::new(&mut w.inner).poll_frame(cx));
                 if !matches!(frame, Some(Ok(_))) {
@@ -577,7 +567,7 @@ impl Body for ResponseBody {
             Self::Empty => true,
             Self::Full(b) => b.is_none(),
             Self::Stream { .. } => false,
-            Self::File { remaining, .. } => *remaining == 0,
+            Self::File(file) => file.remaining() == 0,
             Self::Watched(w) => w.inner.is_end_stream(),
             Self::Guarded(g) => g.inner.is_end_stream(),
         }
@@ -588,7 +578,7 @@ impl Body for ResponseBody {
             Self::Empty => SizeHint::with_exact(0),
             Self::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Self::Stream { .. } => SizeHint::default(),
-            Self::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Self::File(file) => SizeHint::with_exact(file.remaining()),
             Self::Watched(w) => w.inner.size_hint(),
             Self::Guarded(g) => g.inner.size_hint(),
         }

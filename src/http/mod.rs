@@ -11,6 +11,7 @@ pub(crate) mod default_headers;
 pub(crate) mod disconnect;
 pub(crate) mod drain;
 pub(crate) mod error_head;
+pub(crate) mod file_body;
 pub(crate) mod flood;
 pub(crate) mod forwarded;
 pub(crate) mod guarded;

@@ -1,17 +1,15 @@
 //! What an interface hands back to the HTTP engine, and the engine's own responses.
 
-use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
 use http::{Response, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::oneshot;
-use tokio_util::io::ReaderStream;
 
 use super::body::ResponseBody;
+use super::file_body::FileBody;
 use crate::bridge::{lock, Outbox};
 
 /// A response as decided on the Python side, finished on the runtime thread.
@@ -125,8 +123,6 @@ pub(crate) fn internal_error() -> Response<ResponseBody> {
     status_only(StatusCode::INTERNAL_SERVER_ERROR, b"")
 }
 
-const FILE_CHUNK: usize = 64 * 1024;
-
 impl ResponsePlan {
     pub(crate) async fn into_response(self) -> Response<ResponseBody> {
         match self {
@@ -143,16 +139,21 @@ impl ResponsePlan {
     }
 }
 
+/// The response sending `path` (or its `[start, end)` range, clamped to the file), opened and
+/// measured in one trip to the blocking pool; 404 when it is not a readable regular file.
 async fn open_file(
     status: StatusCode,
     mut headers: HeaderMap,
     path: PathBuf,
     range: Option<(u64, u64)>,
 ) -> Response<ResponseBody> {
-    let Ok(mut file) = tokio::fs::File::open(&path).await else {
-        return status_only(StatusCode::NOT_FOUND, b"Not found");
-    };
-    let Ok(meta) = file.metadata().await else {
+    let opened = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        let meta = file.metadata()?;
+        Ok::<_, std::io::Error>((file, meta))
+    })
+    .await;
+    let Ok(Ok((file, meta))) = opened else {
         return status_only(StatusCode::NOT_FOUND, b"Not found");
     };
     if !meta.is_file() {
@@ -163,16 +164,9 @@ async fn open_file(
         Some((s, e)) => (s.min(size), e.min(size)),
         None => (0, size),
     };
-    if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
-        return internal_error();
-    }
     let len = end.saturating_sub(start);
     headers.remove(CONTENT_LENGTH);
-    let body = ResponseBody::File {
-        stream: ReaderStream::with_capacity(file.take(len), FILE_CHUNK),
-        remaining: len,
-    };
-    build(status, headers, body)
+    build(status, headers, ResponseBody::File(FileBody::new(file, start, len)))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ import email.utils
 import gzip
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -340,3 +341,51 @@ def test_fallthrough_hands_a_404_to_the_app(server, tree):
         resp = conn.request(get('/static/hello.txt', method='POST'))
         assert resp.status == 405  # only a missing file falls through
     srv.wait_for_log(r'"GET /static/settings/profile HTTP/1\.1" 200 ')
+
+
+# --- files that change on disk (the worker keeps recently opened files open for 1 s) ------------
+
+
+def _poll(fetch_once, want, seconds: float = 5.0):
+    """`fetch_once()` until it returns `want` (bounded); the last answer."""
+    deadline = time.monotonic() + seconds
+    got = fetch_once()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = fetch_once()
+    return got
+
+
+def test_files_changed_on_disk_are_served_as_they_are(server, tmp_path):
+    """Changed in place: the new content at once, with its own length and validators; replaced
+    or deleted: the old file (whole) for at most a moment, then the new state."""
+    public = tmp_path / 'public'
+    public.mkdir()
+    (public / 'a.txt').write_bytes(b'one')
+    (public / 'b.txt').write_bytes(b'first')
+    (public / 'c.txt').write_bytes(b'doomed')
+    srv = server(APPS['rsgi'], '--interface', 'rsgi', '--static-path-mount', str(public))
+
+    def once(path):
+        with Conn(srv.host, srv.port) as conn:
+            resp = conn.request(get(path))
+        return resp.status, resp.body, resp.header('etag')
+
+    status, body, etag = once('/static/a.txt')
+    assert (status, body) == (200, b'one')
+    with open(public / 'a.txt', 'r+b') as f:  # same inode, new content and size
+        f.write(b'two, longer')
+    status, body, new_etag = once('/static/a.txt')
+    assert (status, body) == (200, b'two, longer')
+    assert new_etag != etag
+
+    assert once('/static/b.txt')[:2] == (200, b'first')
+    (public / 'b.new').write_bytes(b'second version')
+    os.replace(public / 'b.new', public / 'b.txt')  # a new inode under the same name
+    status, body, _ = once('/static/b.txt')
+    assert body in (b'first', b'second version')  # never a mix of the two
+    assert _poll(lambda: once('/static/b.txt')[:2], (200, b'second version')) == (200, b'second version')
+
+    assert once('/static/c.txt')[:2] == (200, b'doomed')
+    (public / 'c.txt').unlink()
+    assert _poll(lambda: once('/static/c.txt')[0], 404) == 404

@@ -9,7 +9,7 @@
 //! reaches `identity` (or runs out: a plain file is still better than a 406).
 
 /// A content coding we may serve a sibling file for, or the plain file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Coding {
     Brotli,
     Zstd,

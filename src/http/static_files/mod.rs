@@ -3,9 +3,9 @@
 //! A request whose percent-decoded path falls under a route ([`route`]) is answered from the
 //! route's mount directory, the way nginx serves a `location` with a `root`: the path is
 //! checked and resolved inside the mount ([`path`]), the preconditions ([`conditional`]) and
-//! the range ([`range`]) are evaluated, and the file is streamed from a tokio file in large
-//! chunks (reads happen on the blocking pool, never on a runtime thread, and never in
-//! Python). Only GET and HEAD are served (405 otherwise); anything that names no regular
+//! the range ([`range`]) are evaluated, and the file is sent in large chunks by
+//! [`FileBody`] (from the page cache on the runtime thread, else from the blocking pool; never
+//! in Python). Only GET and HEAD are served (405 otherwise); anything that names no regular
 //! file inside the mount is a 404. A path outside every route goes to the app.
 //!
 //! The rules are plain functions tested without sockets; [`StaticFiles::serve`] only strings
@@ -13,31 +13,30 @@
 
 pub(crate) mod conditional;
 pub(crate) mod encoding;
+pub(crate) mod open_files;
 pub(crate) mod path;
 pub(crate) mod range;
 pub(crate) mod route;
 
 use std::borrow::Cow;
-use std::io::{self, SeekFrom};
+use std::fs::Metadata;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
     CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, LOCATION, RANGE, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use self::conditional::{Precondition, Validators};
+use self::open_files::{OpenFiles, Opened};
 use self::range::Ranged;
 use super::body::ResponseBody;
-use super::response::{build, internal_error, status_only};
-
-/// Bytes read from disk at a time (one body frame each).
-const CHUNK: usize = 128 * 1024;
+use super::file_body::FileBody;
+use super::response::{build, status_only};
 
 /// `--static-path-*`, as the engine reads it.
 #[derive(Clone, Debug)]
@@ -63,6 +62,7 @@ pub(crate) struct StaticFiles {
     cache_control: Option<HeaderValue>,
     precompressed: bool,
     fallthrough: bool,
+    open: OpenFiles,
 }
 
 /// A request path that falls under a route: the mount's index and the decoded rest.
@@ -91,6 +91,7 @@ impl StaticFiles {
             cache_control,
             precompressed: cfg.precompressed,
             fallthrough: cfg.fallthrough,
+            open: OpenFiles::new(),
         })
     }
 
@@ -127,13 +128,22 @@ impl StaticFiles {
         let Ok(relative) = path::relative(&target.rest) else {
             return not_found();
         };
-        let root = Arc::clone(&self.roots[target.mount]);
-        let index = self.dir_to_file.clone();
         let codings = match self.precompressed {
             true => encoding::ranked(headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok())),
             false => Vec::new(),
         };
         let slash = uri.path().ends_with('/');
+        let head_only = method == Method::HEAD;
+        let key = open_files::Key::new(target.mount, &target.rest, slash, &codings);
+        let now = Instant::now();
+        if let Some(opened) = self.open.get(&key, now) {
+            // The inode is held open: its metadata is in memory.
+            if let Some(meta) = opened.file.metadata().ok().filter(|m| m.is_file()) {
+                return self.answer(opened, &meta, head_only, headers);
+            }
+        }
+        let root = Arc::clone(&self.roots[target.mount]);
+        let index = self.dir_to_file.clone();
         let found = tokio::task::spawn_blocking(move || {
             let found = path::resolve(&root, &relative, index.as_deref(), slash)?;
             // The best accepted sibling that exists; the plain file from `identity` on.
@@ -152,21 +162,20 @@ impl StaticFiles {
             Ok(Err(path::Miss::Directory)) => return to_directory(uri),
             _ => return not_found(),
         };
-        self.answer(found, &name, coding, method == Method::HEAD, headers).await
+        let opened = Opened {
+            file: Arc::new(found.file),
+            name: Arc::from(name),
+            coding,
+        };
+        self.open.put(key, opened.clone(), now);
+        self.answer(opened, &found.meta, head_only, headers)
     }
 
-    /// The answer with `found` (the file itself or its precompressed sibling in `coding`),
-    /// typed by `name` (the file asked for).
-    async fn answer(
-        &self,
-        found: path::Found,
-        name: &Path,
-        coding: Option<encoding::Coding>,
-        head_only: bool,
-        req: &HeaderMap,
-    ) -> Response<ResponseBody> {
-        let len = found.meta.len();
-        let modified = found.meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+    /// The answer sending `opened` (the file asked for or its precompressed sibling), as
+    /// described by `meta`.
+    fn answer(&self, opened: Opened, meta: &Metadata, head_only: bool, req: &HeaderMap) -> Response<ResponseBody> {
+        let len = meta.len();
+        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
         let validators = Validators::new(len, modified);
         let mut headers = HeaderMap::new();
         if self.precompressed {
@@ -183,8 +192,8 @@ impl StaticFiles {
             Precondition::Failed => return status_only(StatusCode::PRECONDITION_FAILED, b"Precondition Failed"),
         }
         headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        headers.insert(CONTENT_TYPE, content_type(name));
-        if let Some(coding) = coding {
+        headers.insert(CONTENT_TYPE, content_type(&opened.name));
+        if let Some(coding) = opened.coding {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
         }
         let if_range_holds = req
@@ -208,15 +217,11 @@ impl StaticFiles {
         if head_only || count == 0 {
             return build(status, headers, ResponseBody::Empty);
         }
-        let mut file = tokio::fs::File::from_std(found.file);
-        if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
-            return internal_error();
-        }
-        let body = ResponseBody::File {
-            stream: ReaderStream::with_capacity(file.take(count), CHUNK),
-            remaining: count,
-        };
-        build(status, headers, body)
+        build(
+            status,
+            headers,
+            ResponseBody::File(FileBody::new(opened.file, start, count)),
+        )
     }
 }
 

@@ -1,25 +1,21 @@
 //! `wsgi.file_wrapper` responses sent by the engine: when the application returns the
-//! wrapper around a real file, the engine reads the file itself (on the runtime's blocking
-//! pool) instead of iterating through Python.
+//! wrapper around a real file, the engine reads the file itself ([`FileBody`]) instead of
+//! iterating through Python.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::Seek;
 use std::os::fd::{BorrowedFd, RawFd};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use crate::http::body::ResponseBody;
+use crate::http::file_body::FileBody;
 
-/// Read size of file bodies.
-const FILE_CHUNK: usize = 64 * 1024;
-
-/// A private handle on the file behind `fd`, positioned at `pos` (default: the descriptor's
-/// offset), and how many bytes to send: to the end, at most `limit`. `None` for anything but a
+/// A private handle on the file behind `fd`, where to start (`pos`, default: the descriptor's
+/// offset) and how many bytes to send: to the end, at most `limit`. `None` for anything but a
 /// regular file.
-fn open_at(fd: RawFd, pos: Option<u64>, limit: Option<u64>) -> Option<(File, u64)> {
+fn open_at(fd: RawFd, pos: Option<u64>, limit: Option<u64>) -> Option<(File, u64, u64)> {
     if fd < 0 {
         return None;
     }
@@ -37,9 +33,8 @@ fn open_at(fd: RawFd, pos: Option<u64>, limit: Option<u64>) -> Option<(File, u64
         Some(p) => p,
         None => file.stream_position().ok()?,
     };
-    file.seek(SeekFrom::Start(pos)).ok()?;
     let len = meta.len().saturating_sub(pos);
-    Some((file, limit.map_or(len, |l| l.min(len))))
+    Some((file, pos, limit.map_or(len, |l| l.min(len))))
 }
 
 /// The engine-side body for a `wsgi.file_wrapper` result, or `None` to iterate it instead
@@ -60,37 +55,36 @@ pub(super) fn body_of(wrapper: &Bound<'_, PyAny>, content_length: Option<u64>) -
         .call_method0(intern!(py, "tell"))
         .ok()
         .and_then(|p| p.extract::<u64>().ok());
-    let Some((file, len)) = open_at(fd, pos, content_length) else {
+    let Some((file, start, len)) = open_at(fd, pos, content_length) else {
         return Ok(None);
     };
-    let reader = tokio::fs::File::from_std(file).take(len);
-    Ok(Some(ResponseBody::File {
-        stream: ReaderStream::with_capacity(reader, FILE_CHUNK),
-        remaining: len,
-    }))
+    Ok(Some(ResponseBody::File(FileBody::new(file, start, len))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
 
     #[test]
     fn opens_regular_files_at_a_position_with_a_limit() {
         let path = std::env::temp_dir().join(format!("granian-wsgi-file-{}", std::process::id()));
         File::create(&path).unwrap().write_all(b"0123456789").unwrap();
         let f = File::open(&path).unwrap();
-        let (mut dup, len) = open_at(f.as_raw_fd(), Some(3), None).unwrap();
-        assert_eq!(len, 7);
-        let mut s = String::new();
-        dup.read_to_string(&mut s).unwrap();
-        assert_eq!(s, "3456789");
-        assert_eq!(open_at(f.as_raw_fd(), Some(2), Some(4)).unwrap().1, 4);
-        assert_eq!(open_at(f.as_raw_fd(), Some(20), None).unwrap().1, 0);
+        let (dup, start, len) = open_at(f.as_raw_fd(), Some(3), None).unwrap();
+        assert_eq!((start, len), (3, 7));
+        let mut buf = [0u8; 7];
+        dup.read_exact_at(&mut buf, start).unwrap();
+        assert_eq!(&buf, b"3456789");
+        assert_eq!(open_at(f.as_raw_fd(), Some(2), Some(4)).unwrap().2, 4);
+        assert_eq!(open_at(f.as_raw_fd(), Some(20), None).unwrap().2, 0);
+        // Without a position: the descriptor's own offset.
+        assert_eq!(open_at(f.as_raw_fd(), None, None).unwrap().1, 0);
         std::fs::remove_file(&path).unwrap();
         // Still readable through a descriptor after the file was unlinked.
-        assert_eq!(open_at(f.as_raw_fd(), Some(0), None).unwrap().1, 10);
+        assert_eq!(open_at(f.as_raw_fd(), Some(0), None).unwrap().2, 10);
         assert!(open_at(-1, None, None).is_none());
     }
 
