@@ -23,10 +23,10 @@ from granian._engine_settings import engine_settings
 from granian._legacy import ALIAS_OPTIONS, apply_aliases, legacy_blocking_threads
 from granian._options import Opt, convert, invalid, opt_of
 from granian._options import setting as _s
+from granian.access_log import validate_access_format
 from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, SSLProtocols, TaskImpl
 from granian.errors import ConfigurationError, StartupError
 from granian.http import HTTP1Settings, HTTP2Settings
-from granian.access_log import validate_access_format
 from granian.loading import split_target
 from granian.log import DEFAULT_ACCESS_FORMAT, RUNTIME_LOGGER, LogLevels, warn_when_configured
 

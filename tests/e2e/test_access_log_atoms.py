@@ -220,4 +220,5 @@ def test_websocket_line(server, interface, app):
         ws.send('ping')
         assert ws.recv(timeout=5) == 'ping'
     line = fields(srv, 'GET', '/echo')
-    assert (line['protocol'], line['status'], line['body_bytes'], line['request_id']) == ('HTTP/1.1', '101', '0', 'ws-1')
+    seen = (line['protocol'], line['status'], line['body_bytes'], line['request_id'])
+    assert seen == ('HTTP/1.1', '101', '0', 'ws-1')

@@ -32,9 +32,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from granian.access_log import make_access_logger
 from granian.config import FIELDS, Config, build_config
 from granian.errors import ConfigurationError
-from granian.access_log import make_access_logger
 from granian.log import RUNTIME_LOGGER
 from granian.server import drain
 from granian.server.interface import INTERFACE_MODULES

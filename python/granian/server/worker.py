@@ -26,9 +26,9 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..access_log import make_access_logger
 from ..config import Config
 from ..errors import StartupError
-from ..access_log import make_access_logger
 from ..log import RUNTIME_LOGGER, configure_logging
 from . import drain
 from .interface import INTERFACE_MODULES
