@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from granian._options import header_pair
+from granian.access_log import access_log_headers
 from granian.constants import SSLProtocols
 from granian.log import runtime_level
 
@@ -44,6 +45,9 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
     """
     h1, h2 = config.http1_settings, config.http2_settings
     lo, hi = H2_MAX_FRAME_SIZE_RANGE
+    access_headers = (
+        access_log_headers(config.log_access_format, config.log_access_json) if config.log_access else ((), ())
+    )
     return {
         'runtime_threads': config.runtime_threads,
         'runtime_mode': config.runtime_mode,
@@ -73,6 +77,9 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'tls': _tls(config),
         'log_level': runtime_level(config.log_enabled, config.log_level),
         'access_log': config.log_access,
+        # The headers the access lines read (parsed from the format once): only these are kept.
+        'access_log_request_headers': list(access_headers[0]),
+        'access_log_response_headers': list(access_headers[1]),
         # The ASGI `root_path` (normalised by the config; WSGI's `SCRIPT_NAME` is the same value,
         # set up by `granian.wsgi`).
         'url_path_prefix': config.url_path_prefix,

@@ -23,17 +23,12 @@ from granian._engine_settings import engine_settings
 from granian._legacy import ALIAS_OPTIONS, apply_aliases, legacy_blocking_threads
 from granian._options import Opt, convert, invalid, opt_of
 from granian._options import setting as _s
+from granian.access_log import validate_access_format
 from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, SSLProtocols, TaskImpl
 from granian.errors import ConfigurationError, StartupError
 from granian.http import HTTP1Settings, HTTP2Settings
 from granian.loading import split_target
-from granian.log import (
-    DEFAULT_ACCESS_FORMAT,
-    RUNTIME_LOGGER,
-    LogLevels,
-    validate_access_format,
-    warn_when_configured,
-)
+from granian.log import DEFAULT_ACCESS_FORMAT, RUNTIME_LOGGER, LogLevels, warn_when_configured
 
 logger = logging.getLogger(RUNTIME_LOGGER)
 
@@ -187,6 +182,13 @@ class Config:
     )
     log_access_format: str = _s(
         DEFAULT_ACCESS_FORMAT, '--access-log-fmt', 'Access log line format.', env='GRANIAN_LOG_ACCESS_FMT'
+    )
+    log_access_json: bool = _s(
+        False,
+        '--access-log-json',
+        'Write access lines as JSON objects of every atom (--access-log-fmt then only names the headers).',
+        kind='bool',
+        env='GRANIAN_LOG_ACCESS_JSON',
     )
     ssl_cert: str | None = _s(None, '--ssl-certificate', 'TLS certificate chain (PEM).', kind='file')
     ssl_key: str | None = _s(None, '--ssl-keyfile', 'TLS private key (PEM, PKCS#8).', kind='file')

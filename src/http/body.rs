@@ -408,7 +408,8 @@ pub(crate) enum ResponseBody {
     /// A byte range of a file (static files, ASGI pathsend, RSGI `response_file`).
     File(FileBody),
     /// Another body, with something to do once it has been sent whole, failed, or been dropped
-    /// unsent (the access-log line, which must include the time the body took).
+    /// unsent (the access-log line, which must include the time the body took and the bytes
+    /// it sent).
     Watched(Box<Watched>),
     /// Another body, cut (ended with an error: the HTTP/1 connection is closed, the HTTP/2 stream
     /// reset) if the request body is refused while it is being sent.
@@ -423,13 +424,16 @@ pub(crate) struct Guarded {
 
 pub(crate) struct Watched {
     inner: ResponseBody,
-    on_end: Option<Box<dyn FnOnce() + Send>>,
+    /// Body bytes handed to the connection so far (a plain count: the body is polled by one
+    /// task at a time).
+    sent: u64,
+    on_end: Option<Box<dyn FnOnce(u64) + Send>>,
 }
 
 impl Watched {
     fn end(&mut self) {
         if let Some(f) = self.on_end.take() {
-            f();
+            f(self.sent);
         }
     }
 }
@@ -483,10 +487,13 @@ impl ResponseBody {
         }
     }
 
-    /// This body, calling `on_end` once it has ended (sent whole, failed, or dropped unsent).
-    pub(crate) fn on_end(self, on_end: impl FnOnce() + Send + 'static) -> Self {
+    /// This body, calling `on_end` once it has ended (sent whole, failed, or dropped unsent),
+    /// with the number of body bytes handed to the connection until then (0 when hyper sends
+    /// no body, as for HEAD; for a cut response, what went out before the cut).
+    pub(crate) fn on_end(self, on_end: impl FnOnce(u64) + Send + 'static) -> Self {
         Self::Watched(Box::new(Watched {
             inner: self,
+            sent: 0,
             on_end: Some(Box::new(on_end)),
         }))
     }
@@ -541,8 +548,9 @@ impl Body for ResponseBody {
             Self::File(file) => Poll::Ready(ready!(file.poll_chunk(cx)).map(|chunk| chunk.map(Frame::data))),
             Self::Watched(w) => {
                 let frame = ready!(Pin::new(&mut w.inner).poll_frame(cx));
-                if !matches!(frame, Some(Ok(_))) {
-                    w.end();
+                match &frame {
+                    Some(Ok(f)) => w.sent += f.data_ref().map_or(0, |d| d.len() as u64),
+                    _ => w.end(),
                 }
                 Poll::Ready(frame)
             }
@@ -596,10 +604,60 @@ mod tests {
     fn counted(body: ResponseBody) -> (ResponseBody, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&calls);
-        let body = body.on_end(move || {
+        let body = body.on_end(move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
         });
         (body, calls)
+    }
+
+    /// `body` watched: the byte count its end reports (`None` before the end).
+    fn sized(body: ResponseBody) -> (ResponseBody, Arc<std::sync::Mutex<Option<u64>>>) {
+        let sent = Arc::new(std::sync::Mutex::new(None));
+        let seen = Arc::clone(&sent);
+        let body = body.on_end(move |n| *seen.lock().unwrap() = Some(n));
+        (body, sent)
+    }
+
+    #[tokio::test]
+    async fn the_end_reports_the_body_bytes_sent() {
+        let (mut body, sent) = sized(ResponseBody::full(Bytes::from_static(b"hello")));
+        assert!(body.frame().await.unwrap().is_ok());
+        assert!(body.frame().await.is_none());
+        assert_eq!(*sent.lock().unwrap(), Some(5));
+
+        let (body, sent) = sized(ResponseBody::Empty);
+        drop(body);
+        assert_eq!(*sent.lock().unwrap(), Some(0));
+
+        // Never polled (hyper sends no body for HEAD): nothing was sent.
+        let (body, sent) = sized(ResponseBody::full(Bytes::from_static(b"unsent")));
+        drop(body);
+        assert_eq!(*sent.lock().unwrap(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_counts_its_chunks_up_to_a_cut() {
+        let (tx, body) = ResponseBody::stream(None);
+        let (mut body, sent) = sized(body);
+        tx.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
+        tx.send(Ok(Bytes::from_static(b""))).await.unwrap();
+        tx.send(Ok(Bytes::from_static(b"defg"))).await.unwrap();
+        tx.send(Err(io::Error::other("cut"))).await.unwrap();
+        for _ in 0..3 {
+            assert!(body.frame().await.unwrap().is_ok());
+        }
+        assert_eq!(*sent.lock().unwrap(), None, "not before the end");
+        assert!(body.frame().await.unwrap().is_err());
+        assert_eq!(*sent.lock().unwrap(), Some(7));
+
+        // A client that leaves mid-way: what was taken before the drop.
+        let (tx, body) = ResponseBody::stream(None);
+        let (mut body, sent) = sized(body);
+        tx.send(Ok(Bytes::from_static(b"12345678"))).await.unwrap();
+        tx.send(Ok(Bytes::from_static(b"never taken"))).await.unwrap();
+        assert!(body.frame().await.unwrap().is_ok());
+        drop(body);
+        assert_eq!(*sent.lock().unwrap(), Some(8));
     }
 
     const LIMIT: Duration = Duration::from_secs(1);

@@ -19,7 +19,7 @@ use super::response::{internal_error, status_only, without_body, Responder, Resp
 use super::static_files::StaticFiles;
 use super::stream_task;
 use super::upgrade::Upgrade;
-use crate::access_log::AccessFacts;
+use crate::access_log::{AccessFacts, AccessLog};
 use crate::bridge::{Bridge, Level, Outbox};
 use crate::net::ConnInfo;
 
@@ -55,7 +55,8 @@ pub(crate) trait Interface: Send + Sync + 'static {
 pub(crate) struct Shared<I> {
     pub(crate) interface: Arc<I>,
     pub(crate) bridge: Arc<Bridge>,
-    pub(crate) access_log: bool,
+    /// `--access-log`: the headers its lines read; `None` when off (no facts are gathered).
+    pub(crate) access_log: Option<Arc<AccessLog>>,
     /// Whose proxy headers are applied (`--forwarded-allow-ips`); `None`: `--no-proxy-headers`.
     pub(crate) proxies: Option<ProxyTrust>,
     /// The protocol requests may switch to; `None` when switching is off (`--no-ws`, WSGI):
@@ -81,7 +82,7 @@ impl<I> Shared<I> {
         Self {
             interface: Arc::new(interface),
             bridge,
-            access_log: false,
+            access_log: None,
             proxies: None,
             upgrade: None,
             admission: None,
@@ -113,12 +114,12 @@ pub(crate) async fn handle<I: Interface>(
             // HTTP/1: a 503, access-logged like any answer; HTTP/2: the stream is refused
             // (`Err`), which leaves no response to log.
             let resp = admission.refuse(req.version(), &shared.bridge)?;
-            let access = shared.access_log.then(|| {
+            let access = shared.access_log.as_ref().map(|log| {
                 let (head, _) = req.into_parts();
                 let forwarded = forwarded::for_request(shared.proxies.as_ref(), &conn, &head.headers);
-                AccessFacts::new(&head, &conn, forwarded, SystemTime::now())
+                log.facts(&head, &conn, forwarded, SystemTime::now())
             });
-            return Ok(logged(resp, access, None, &shared.bridge, started));
+            return Ok(logged(resp, access, None, &shared, started));
         }
     };
     if let Some(max) = &shared.max_requests {
@@ -148,12 +149,13 @@ pub(crate) async fn handle<I: Interface>(
     let forwarded = forwarded::for_request(shared.proxies.as_ref(), &conn, &head.headers);
     let access = shared
         .access_log
-        .then(|| AccessFacts::new(&head, &conn, forwarded, SystemTime::now()));
+        .as_ref()
+        .map(|log| log.facts(&head, &conn, forwarded, SystemTime::now()));
     if let Some(files) = &shared.static_files {
         if let Some(target) = files.target(head.uri.path()) {
             let resp = files.serve(target, &head.uri, &head.method, &head.headers).await;
             if !files.falls_through(&resp) {
-                return Ok(logged(resp, access, permit, &shared.bridge, started));
+                return Ok(logged(resp, access, permit, &shared, started));
             }
         }
     }
@@ -164,7 +166,7 @@ pub(crate) async fn handle<I: Interface>(
             Ok(b) => b,
             Err(failure) => {
                 let resp = refuse(&shared.bridge, failure, h2);
-                return Ok(logged(resp, access, permit, &shared.bridge, started));
+                return Ok(logged(resp, access, permit, &shared, started));
             }
         }
     };
@@ -227,7 +229,7 @@ pub(crate) async fn handle<I: Interface>(
     if let Some(disconnect) = guard.0.take().filter(|_| h2 && resp.body().is_stream()) {
         stream_task::watch(disconnect);
     }
-    Ok(logged(resp, access, permit, &shared.bridge, started))
+    Ok(logged(resp, access, permit, &shared, started))
 }
 
 /// The engine's answer for a refused request body (logged at debug level: the client's doing).
@@ -240,24 +242,29 @@ fn refuse(bridge: &Bridge, failure: BodyFailure, h2: bool) -> Response<ResponseB
 }
 
 /// `resp`, with its access-log line written and its admission permit given back when its body
-/// is over (so that the line's duration covers a streamed body too, and a response whose client
-/// left is still logged); as is without `--access-log` and `--limit-concurrency`.
-fn logged(
+/// is over (so that the line's duration and byte count cover a streamed body too, and a
+/// response whose client left is still logged); as is without `--access-log` and
+/// `--limit-concurrency`. The response headers the line reads are the ones set so far: the
+/// app's (or the static files'), not yet the server's defaults nor hyper's framing headers.
+fn logged<I>(
     resp: Response<ResponseBody>,
-    access: Option<AccessFacts>,
+    mut access: Option<AccessFacts>,
     permit: Option<Permit>,
-    bridge: &Arc<Bridge>,
+    shared: &Shared<I>,
     started: Instant,
 ) -> Response<ResponseBody> {
     if access.is_none() && permit.is_none() {
         return resp;
     }
+    if let (Some(facts), Some(log)) = (access.as_mut(), &shared.access_log) {
+        log.response(facts, resp.headers());
+    }
     let status = resp.status().as_u16();
-    let bridge = Arc::clone(bridge);
+    let bridge = Arc::clone(&shared.bridge);
     resp.map(|body| {
-        body.on_end(move || {
+        body.on_end(move |sent| {
             if let Some(facts) = access {
-                facts.emit(&bridge, status, started.elapsed());
+                facts.emit(&bridge, status, started.elapsed(), sent);
             }
             drop(permit);
         })

@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 
 use super::{handle, Interface, RequestCtx, Shared};
+use crate::access_log::AccessLog;
 use crate::bridge::{Bridge, Level, Outbox};
 use crate::http::body::{wait_for_room, RequestBody, ResponseBody, PREFETCH_LIMIT};
 use crate::http::body_failure::BodyLimits;
@@ -131,7 +132,7 @@ fn serve_with(access_log: bool, body_limits: BodyLimits, proxies: Option<ProxyTr
     // Errors only: debug records would queue jobs too, and these tests count the queue.
     let bridge = Arc::new(Bridge::new(Level::Error as u8).unwrap());
     let shared = Arc::new(Shared {
-        access_log,
+        access_log: access_log.then(|| Arc::new(AccessLog::default())),
         proxies,
         body_limits,
         ..Shared::for_test(Describe { events: tx }, Arc::clone(&bridge))

@@ -10,6 +10,7 @@ use pyo3::sync::PyOnceLock;
 use tokio::sync::watch;
 
 use super::runtime;
+use crate::access_log::AccessLog;
 use crate::bridge::{lock, Bridge, PyCtx};
 use crate::config::EngineConfig;
 use crate::http::admission::Admission;
@@ -203,6 +204,14 @@ impl Engine {
                 StaticFiles::new(cfg).map_err(|e| PyOSError::new_err(e.to_string()))?,
             )),
             None => None,
+        };
+        let access_log = if access_log {
+            let cfg = &self.cfg;
+            let log = AccessLog::new(&cfg.access_log_request_headers, &cfg.access_log_response_headers)
+                .map_err(|e| PyValueError::new_err(format!("engine setting 'access_log_*_headers': {e}")))?;
+            Some(Arc::new(log))
+        } else {
+            None
         };
         let shared = Arc::new(Shared {
             interface: Arc::new(interface),

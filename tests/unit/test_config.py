@@ -263,6 +263,22 @@ def test_access_log_format_is_checked():
     assert error_of(log_access_format='%(path)d').option == 'log_access_format'
     fmt = '%(addr)s %(header{User-Agent})s 100%%'
     assert build_config('main:app', log_access_format=fmt).log_access_format == fmt
+    assert error_of(log_access_format='%(header{a(b)})s').option == 'log_access_format'
+
+
+def test_access_log_json_and_the_headers_the_engine_keeps():
+    assert build_config('main:app').log_access_json is False
+    fmt = '%(header{X-A})s %(response_header{ETag})s %(user_agent)s'
+    config = build_config('main:app', log_access=True, log_access_format=fmt)
+    settings = config.engine_settings()
+    assert settings['access_log_request_headers'] == ['x-a', 'user-agent']
+    assert settings['access_log_response_headers'] == ['etag']
+    # JSON lines hold every atom, the shorthands' headers included.
+    settings = build_config('main:app', log_access=True, log_access_format=fmt, log_access_json=True).engine_settings()
+    assert settings['access_log_request_headers'] == ['x-a', 'referer', 'user-agent', 'x-request-id']
+    # Without the access log, no header is kept.
+    settings = build_config('main:app', log_access_format=fmt).engine_settings()
+    assert (settings['access_log_request_headers'], settings['access_log_response_headers']) == ([], [])
 
 
 def test_log_dictconfig_must_be_a_json_dict():

@@ -73,6 +73,8 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         forwarded_allow_ips=['10.0.0.0/8', '*'],
         log_enabled=False,
         log_access=True,
+        log_access_format='%(header{X-A})s %(response_header{ETag})s',
+        log_access_json=True,
         limit_concurrency=8,
         limit_max_requests=100,
         limit_max_requests_jitter=10,

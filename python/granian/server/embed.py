@@ -32,9 +32,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from granian.access_log import make_access_logger
 from granian.config import FIELDS, Config, build_config
 from granian.errors import ConfigurationError
-from granian.log import RUNTIME_LOGGER, make_access_logger
+from granian.log import RUNTIME_LOGGER
 from granian.server import drain
 from granian.server.interface import INTERFACE_MODULES
 from granian.server.shape import mismatch_warning
@@ -144,7 +145,11 @@ class Server:
         module = importlib.import_module(INTERFACE_MODULES[self.config.interface])
         # The loop is the host program's: leave its thread's scheduling policy alone.
         engine_settings = self.config.engine_settings(sched_batch=False)
-        on_access = make_access_logger(self.config.log_access_format) if self.config.log_access else None
+        on_access = (
+            make_access_logger(self.config.log_access_format, self.config.log_access_json)
+            if self.config.log_access
+            else None
+        )
         try:
             listener = bind(self.config)
         except BaseException:

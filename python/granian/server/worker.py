@@ -26,9 +26,10 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..access_log import make_access_logger
 from ..config import Config
 from ..errors import StartupError
-from ..log import RUNTIME_LOGGER, configure_logging, make_access_logger
+from ..log import RUNTIME_LOGGER, configure_logging
 from . import drain
 from .interface import INTERFACE_MODULES
 from .process import MAX_REQUESTS, READY
@@ -124,7 +125,7 @@ def serve(
         loop.close()
         return 1
 
-    on_access = make_access_logger(config.log_access_format) if config.log_access else None
+    on_access = make_access_logger(config.log_access_format, config.log_access_json) if config.log_access else None
     settings = config.engine_settings()  # draws this worker's --limit-max-requests jitter
     max_requests = settings['max_requests']
 
