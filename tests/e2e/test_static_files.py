@@ -84,27 +84,42 @@ def srv(request, module_server, tree):
     return module_server(APPS[request.param], *args)
 
 
-@pytest.fixture(params=['h1', 'h2'])
-def fetch(request, srv):
-    """`fetch(path, method='GET', headers=None) -> (status, headers, body)` over HTTP/1.1 or h2c."""
-    clients = []
+def request_head(path: str, method: str, lines: list[tuple[str, str]]) -> bytes:
+    """An HTTP/1.1 request head with these header lines, in order (a name may repeat)."""
+    head = [f'{method} {path} HTTP/1.1', 'Host: localhost', *(f'{name}: {value}' for name, value in lines)]
+    return ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1')
 
-    def go(path, method='GET', headers=None):
-        if request.param == 'h1':
-            with Conn(srv.host, srv.port, timeout=30) as conn:
-                resp = conn.request(get(path, headers=headers, method=method), head_request=method == 'HEAD')
+
+class Fetcher:
+    """`fetch(path, method='GET', headers=None) -> (status, headers, body)` over HTTP/1.1 or h2c;
+    `headers`: a dict, or a list of `(name, value)` lines (a name may repeat)."""
+
+    def __init__(self, srv, proto: str) -> None:
+        self.srv, self.proto = srv, proto
+        self.h2: H2Client | None = None
+
+    def __call__(self, path, method='GET', headers=None):
+        lines = list(headers.items()) if isinstance(headers, dict) else list(headers or ())
+        if self.proto == 'h1':
+            with Conn(self.srv.host, self.srv.port, timeout=30) as conn:
+                resp = conn.request(request_head(path, method, lines), head_request=method == 'HEAD')
             return resp.status, dict(resp.headers), resp.body
-        if not clients:
-            clients.append(H2Client(srv.host, srv.port, timeout=30))
-        client = clients[0]
-        stream = client.response(client.request(method, path, list((headers or {}).items())), timeout=60)
+        if self.h2 is None:
+            self.h2 = H2Client(self.srv.host, self.srv.port, timeout=30)
+        stream = self.h2.response(self.h2.request(method, path, lines), timeout=60)
         heads = {k.decode(): v.decode() for k, v in stream.headers if not k.startswith(b':')}
         return stream.status, heads, bytes(stream.data)
 
-    go.proto = request.param
+    def close(self) -> None:
+        if self.h2 is not None:
+            self.h2.close()
+
+
+@pytest.fixture(params=['h1', 'h2'])
+def fetch(request, srv):
+    go = Fetcher(srv, request.param)
     yield go
-    for client in clients:
-        client.close()
+    go.close()
 
 
 # --- files, routes, mounts -------------------------------------------------------------------
@@ -178,6 +193,17 @@ def test_conditional_requests_get_304(fetch):
     old = 'Mon, 01 Jan 2001 00:00:00 GMT'
     assert fetch('/static/hello.txt', headers={'If-Modified-Since': old})[0] == 200
     assert fetch('/static/hello.txt', headers={'If-Match': '"other"'})[0] == 412
+
+
+def test_list_headers_on_several_lines_and_a_range_sent_twice(fetch):
+    etag = fetch('/static/hello.txt')[1]['etag']
+    # `If-None-Match: "x"` + `If-None-Match: <etag>` is `If-None-Match: "x", <etag>` (RFC 9110 5.3).
+    assert fetch('/static/hello.txt', headers=[('If-None-Match', '"x"'), ('If-None-Match', etag)])[0] == 304
+    assert fetch('/static/hello.txt', headers=[('If-Match', '"x"'), ('If-Match', etag)])[0] == 200
+    assert fetch('/static/hello.txt', headers=[('If-Match', '"x"'), ('If-Match', '"y"')])[0] == 412
+    # Range is one value: two lines are no valid range, ignored (the whole file, 200).
+    status, headers, body = fetch('/static/hello.txt', headers=[('Range', 'bytes=0-4'), ('Range', 'bytes=0-4')])
+    assert (status, body, 'content-range' in headers) == (200, HELLO, False)
 
 
 @pytest.mark.parametrize(
@@ -318,6 +344,11 @@ def test_precompressed_siblings(server, tree):
         assert (resp.headers['content-encoding'], resp.headers['content-length']) == ('br', '11')
         resp = client.get('/static/style.css', headers={'Accept-Encoding': 'identity'})
         assert ('content-encoding' not in resp.headers, resp.content) == (True, b'body{}')
+    # Accept-Encoding on two lines is one list: `gzip;q=0.5` + `br` ranks br first.
+    with Conn(srv.host, srv.port) as conn:
+        lines = [('Accept-Encoding', 'gzip;q=0.5'), ('Accept-Encoding', 'br')]
+        resp = conn.request(request_head('/static/style.css', 'GET', lines))
+    assert (resp.status, resp.header('content-encoding'), resp.body) == (200, 'br', b'fake brotli')
     # Off by default: the plain file whatever the client accepts.
     plain = server(APPS['asgi'], *static_args(tree, '--interface', 'asgi'))
     with Conn(plain.host, plain.port) as conn:

@@ -13,6 +13,7 @@
 
 pub(crate) mod conditional;
 pub(crate) mod encoding;
+pub(crate) mod fields;
 pub(crate) mod path;
 pub(crate) mod range;
 pub(crate) mod route;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, LOCATION, RANGE, VARY,
+    CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -130,7 +131,7 @@ impl StaticFiles {
         let root = Arc::clone(&self.roots[target.mount]);
         let index = self.dir_to_file.clone();
         let codings = match self.precompressed {
-            true => encoding::ranked(headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok())),
+            true => encoding::ranked(fields::list(headers, &ACCEPT_ENCODING)),
             false => Vec::new(),
         };
         let slash = uri.path().ends_with('/');
@@ -187,11 +188,7 @@ impl StaticFiles {
         if let Some(coding) = coding {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
         }
-        let if_range_holds = req
-            .get(IF_RANGE)
-            .map_or(true, |v| v.to_str().is_ok_and(|v| validators.if_range_holds(v)));
-        let range = req.get(RANGE).and_then(|v| v.to_str().ok()).filter(|_| if_range_holds);
-        let (status, start, count) = match range::evaluate(range, len) {
+        let (status, start, count) = match range::evaluate(conditional::range(req, &validators), len) {
             Ranged::Whole => (StatusCode::OK, 0, len),
             Ranged::Part { start, end } => {
                 headers.insert(CONTENT_RANGE, value(&format!("bytes {start}-{end}/{len}")));
