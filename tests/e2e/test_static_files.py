@@ -32,8 +32,9 @@ BIG_SIZE = 40 * 1024 * 1024 + 123
 
 @pytest.fixture(scope='module')
 def tree(tmp_path_factory) -> Path:
-    """`public/` (files, an index, a UTF-8 name, a big file, links in and out) and `media/`,
-    next to `secret.txt`, which must never be served."""
+    """`public/` (files, an index, a UTF-8 name, a big file, links in, out and nowhere) and
+    `media/`, next to `secret.txt` and `outdir/`, which are served only through the links of
+    `public/` under `--static-path-follow-symlinks`."""
     root = tmp_path_factory.mktemp('static')
     public, media = root / 'public', root / 'media'
     (public / 'docs').mkdir(parents=True)
@@ -52,6 +53,10 @@ def tree(tmp_path_factory) -> Path:
     os.symlink(root / 'secret.txt', public / 'leak.txt')
     os.symlink(root, public / 'up')
     os.symlink(public / 'hello.txt', public / 'alias.txt')
+    (root / 'outdir').mkdir()
+    (root / 'outdir' / 'index.html').write_text('<h1>outdir</h1>')
+    os.symlink(root / 'outdir', public / 'ext')
+    os.symlink(root / 'nothing', public / 'dangling')
     block = hashlib.sha256(b'seed').digest() * 2048  # 64 KiB
     with open(public / 'big.bin', 'wb') as f:
         for _ in range(BIG_SIZE // len(block)):
@@ -229,27 +234,27 @@ def test_unsatisfiable_range_and_if_range(fetch):
 # --- traversal ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    'path',
-    [
-        '/static/../secret.txt',
-        '/static/%2e%2e/secret.txt',
-        '/static/%2E%2E/%2E%2E/secret.txt',
-        '/static/..%2fsecret.txt',
-        '/static/docs/%2e%2e%2f%2e%2e%2fsecret.txt',
-        '/static/leak.txt',
-        '/static/up/secret.txt',
-        '/static//etc/passwd',
-        '/static/%2fetc%2fpasswd',
-        '/static/a%00b',
-        '/static/hello.txt%00.png',
-        '/static/..%5csecret.txt',
-        '/static/%5c..%5csecret.txt',
-        '/static/media/../../secret.txt',
-    ],
-)
-def test_traversal_is_refused_without_leaking(fetch, path):
-    status, _, body = fetch(path)
+#: Paths that climb out of the mount by themselves: refused before the disk, whatever the
+#: symlink option.
+TRAVERSAL = [
+    '/static/../secret.txt',
+    '/static/%2e%2e/secret.txt',
+    '/static/%2E%2E/%2E%2E/secret.txt',
+    '/static/..%2fsecret.txt',
+    '/static/docs/%2e%2e%2f%2e%2e%2fsecret.txt',
+    '/static//etc/passwd',
+    '/static/%2fetc%2fpasswd',
+    '/static/a%00b',
+    '/static/hello.txt%00.png',
+    '/static/..%5csecret.txt',
+    '/static/%5c..%5csecret.txt',
+    '/static/media/../../secret.txt',
+    '/static/ext/../../secret.txt',
+    '/static/ext/%2e%2e/secret.txt',
+]
+
+
+def assert_refused(status: int, body: bytes) -> None:
     assert SECRET not in body
     assert b'root:' not in body
     if status == 200:
@@ -259,8 +264,49 @@ def test_traversal_is_refused_without_leaking(fetch, path):
         assert status in (400, 404)
 
 
+@pytest.mark.parametrize('path', [*TRAVERSAL, '/static/leak.txt', '/static/up/secret.txt', '/static/ext/'])
+def test_traversal_is_refused_without_leaking(fetch, path):
+    assert_refused(*fetch(path)[::2])
+
+
 def test_a_symlink_inside_the_mount_is_served(fetch):
     assert fetch('/static/alias.txt')[::2] == (200, HELLO)
+
+
+def test_symlinks_out_of_the_mount_are_404_by_default(fetch):
+    for path in ('/static/leak.txt', '/static/up/secret.txt', '/static/ext/', '/static/ext', '/static/dangling'):
+        assert fetch(path)[0] == 404, path
+
+
+@pytest.fixture(scope='module', params=list(APPS))
+def follow_srv(request, module_server, tree):
+    args = static_args(tree, '--interface', request.param, '--static-path-follow-symlinks')
+    return module_server(APPS[request.param], *args)
+
+
+@pytest.fixture(params=['h1', 'h2'])
+def follow_fetch(request, follow_srv):
+    go = Fetcher(follow_srv, request.param)
+    yield go
+    go.close()
+
+
+def test_followed_symlinks_may_lead_out_of_the_mount(follow_fetch):
+    status, headers, body = follow_fetch('/static/leak.txt')
+    assert (status, body, headers['content-type']) == (200, SECRET, 'text/plain; charset=utf-8')
+    assert follow_fetch('/static/up/secret.txt')[::2] == (200, SECRET)
+    # A directory outside: its index file, its files, and the redirect to the slashed path.
+    assert follow_fetch('/static/ext/')[::2] == (200, b'<h1>outdir</h1>')
+    assert follow_fetch('/static/ext/index.html')[::2] == (200, b'<h1>outdir</h1>')
+    status, headers, _ = follow_fetch('/static/ext')
+    assert (status, headers['location']) == (301, '/static/ext/')
+    assert follow_fetch('/static/dangling')[0] == 404
+    assert follow_fetch('/static/alias.txt')[::2] == (200, HELLO)
+
+
+@pytest.mark.parametrize('path', TRAVERSAL)
+def test_followed_symlinks_still_refuse_traversal(follow_fetch, path):
+    assert_refused(*follow_fetch(path)[::2])
 
 
 # --- big files, access log ---------------------------------------------------------------------

@@ -54,6 +54,8 @@ pub(crate) struct StaticConfig {
     pub(crate) precompressed: bool,
     /// `--static-path-fallthrough`: a 404 under a route is left to the app.
     pub(crate) fallthrough: bool,
+    /// `--static-path-follow-symlinks`: a symlink in a mount may lead out of it.
+    pub(crate) follow_symlinks: bool,
 }
 
 /// The routes and their canonical mount directories, for one worker.
@@ -64,6 +66,7 @@ pub(crate) struct StaticFiles {
     cache_control: Option<HeaderValue>,
     precompressed: bool,
     fallthrough: bool,
+    symlinks: path::Symlinks,
 }
 
 /// A request path that falls under a route: the mount's index and the decoded rest.
@@ -92,6 +95,10 @@ impl StaticFiles {
             cache_control,
             precompressed: cfg.precompressed,
             fallthrough: cfg.fallthrough,
+            symlinks: match cfg.follow_symlinks {
+                true => path::Symlinks::Followed,
+                false => path::Symlinks::Contained,
+            },
         })
     }
 
@@ -135,13 +142,14 @@ impl StaticFiles {
             false => Vec::new(),
         };
         let slash = uri.path().ends_with('/');
+        let links = self.symlinks;
         let found = tokio::task::spawn_blocking(move || {
-            let found = path::resolve(&root, &relative, index.as_deref(), slash)?;
+            let found = path::resolve(&root, &relative, index.as_deref(), slash, links)?;
             // The best accepted sibling that exists; the plain file from `identity` on.
             let variant = codings
                 .iter()
                 .map_while(|c| c.suffix().map(|suffix| (*c, suffix)))
-                .find_map(|(c, suffix)| path::sibling(&root, &found, suffix).map(|f| (c, f)));
+                .find_map(|(c, suffix)| path::sibling(&root, &found, suffix, links).map(|f| (c, f)));
             Ok::<_, path::Miss>(match variant {
                 Some((coding, sibling)) => (Some(coding), found.path, sibling),
                 None => (None, found.path.clone(), found),

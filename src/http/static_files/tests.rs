@@ -19,6 +19,7 @@ fn files(name: &str) -> (ScratchDir, StaticFiles) {
         expires: Some(Duration::from_secs(60)),
         precompressed: true,
         fallthrough: false,
+        follow_symlinks: false,
     };
     let files = StaticFiles::new(&cfg).unwrap();
     (scratch, files)
