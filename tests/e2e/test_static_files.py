@@ -12,12 +12,15 @@ import email.utils
 import gzip
 import hashlib
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from e2e import tls_support
+from e2e.asgi_support import proc_status_kib, worker_pid
 from e2e.h2_support import H2Client
 from e2e.tls_support import client_context, tls_args
 from e2e.wire import Conn, get
@@ -28,6 +31,8 @@ APPS = {'asgi': 'static_apps:asgi_app', 'rsgi': 'static_apps:rsgi_app', 'wsgi': 
 SECRET = b'TOP-SECRET-CONTENT'
 HELLO = b'hello, static world\n'
 BIG_SIZE = 40 * 1024 * 1024 + 123
+MiB = 1024 * 1024
+HUGE_SIZE = 100 * MiB
 
 
 @pytest.fixture(scope='module')
@@ -330,6 +335,97 @@ def test_a_big_file_is_streamed_whole(fetch, srv, tree):
     start = BIG_SIZE - 70_000
     status, _, body = fetch('/static/big.bin', headers={'Range': f'bytes={start}-'})
     assert (status, body) == (206, (tree / 'public' / 'big.bin').read_bytes()[start:])
+
+
+@pytest.fixture(scope='module')
+def huge(tmp_path_factory) -> tuple[Path, str]:
+    """A directory with `huge.bin` (100 MiB of 64 KiB blocks, each starting with its index, so
+    a block sent twice or out of place changes the hash) and `small.txt`; and the SHA-256 of
+    `huge.bin`, computed while writing it."""
+    directory = tmp_path_factory.mktemp('huge')
+    (directory / 'small.txt').write_bytes(HELLO)
+    filler = hashlib.sha256(b'huge').digest() * 2048  # 64 KiB
+    digest = hashlib.sha256()
+    with open(directory / 'huge.bin', 'wb') as f:
+        for i in range(HUGE_SIZE // len(filler)):
+            block = i.to_bytes(8, 'big') + filler[8:]
+            digest.update(block)
+            f.write(block)
+    return directory, digest.hexdigest()
+
+
+#: The slow reader pauses this long after every `PAUSE_EVERY` bytes (the server's writes then
+#: block on a full socket buffer or an exhausted HTTP/2 window, so anything it read ahead of
+#: what was sent would pile up in its memory).
+PAUSE, PAUSE_EVERY = 0.02, 4 * MiB
+
+
+def download_h1(srv, path: str, on_pause: Callable[[], None]) -> tuple[int, str]:
+    """GET `path` over HTTP/1.1 through a 256 KiB receive buffer, read in 256 KiB pieces with
+    pauses: `(body size, body SHA-256)`."""
+    digest = hashlib.sha256()
+    with Conn(srv.host, srv.port, timeout=30, rcvbuf=256 * 1024) as conn:
+        conn.send(get(path))
+        head = conn.read_head()
+        assert (head.status, head.header('content-length')) == (200, str(HUGE_SIZE))
+        size, pause_at = len(conn.buf), PAUSE_EVERY
+        digest.update(conn.buf)
+        while size < HUGE_SIZE:
+            data = conn.sock.recv(min(256 * 1024, HUGE_SIZE - size))
+            assert data, f'connection closed after {size} body bytes'
+            digest.update(data)
+            size += len(data)
+            if size >= pause_at:
+                on_pause()
+                time.sleep(PAUSE)
+                pause_at += PAUSE_EVERY
+    return size, digest.hexdigest()
+
+
+def download_h2(srv, path: str, on_pause: Callable[[], None]) -> tuple[int, str]:
+    """GET `path` over h2c (the default 64 KiB stream window, given back as data arrives),
+    hashing the DATA as it comes, with pauses: `(body size, body SHA-256)`."""
+    digest = hashlib.sha256()
+    with H2Client(srv.host, srv.port, timeout=30) as client:
+        stream = client.stream(client.request('GET', path))
+        size, pause_at = 0, PAUSE_EVERY
+        deadline = time.monotonic() + 60
+        while not stream.finished:
+            assert time.monotonic() < deadline and not client.closed, f'stream stalled after {size} bytes'
+            client.pump(0.5)
+            digest.update(stream.data)
+            size += len(stream.data)
+            stream.data.clear()
+            if size >= pause_at:
+                on_pause()
+                time.sleep(PAUSE)
+                pause_at += PAUSE_EVERY
+        assert (stream.status, stream.header(b'content-length'), stream.reset) == (200, str(HUGE_SIZE).encode(), None)
+    return size, digest.hexdigest()
+
+
+@pytest.mark.parametrize('proto', ['h1', 'h2'])
+def test_a_100_mib_file_streams_to_a_slow_reader_in_bounded_worker_memory(server, huge, proto):
+    """The body is right and the worker's peak memory grows by far less than the file: the
+    file is streamed from disk as the client reads, not loaded (one interface: the static path
+    is the same for all)."""
+    directory, expected = huge
+    srv = server(APPS['rsgi'], '--interface', 'rsgi', '--static-path-mount', str(directory))
+    pid = worker_pid(srv)
+    with Conn(srv.host, srv.port) as conn:  # warm the static path up before measuring
+        assert conn.request(get('/static/small.txt')).body == HELLO
+    rss_before = proc_status_kib(pid, 'VmRSS')
+    samples = []
+
+    def sample():
+        samples.append(proc_status_kib(pid, 'VmRSS'))
+
+    download = download_h1 if proto == 'h1' else download_h2
+    assert download(srv, '/static/huge.bin', sample) == (HUGE_SIZE, expected)
+    assert len(samples) >= 20
+    peak = max(proc_status_kib(pid, 'VmHWM'), *samples)
+    # Loading the file would cost >= 100 MiB; a streamed body costs a few chunks.
+    assert peak - rss_before < 32 * 1024, f'worker grew by {(peak - rss_before) / 1024:.1f} MiB'
 
 
 def test_static_hits_are_access_logged(srv):
