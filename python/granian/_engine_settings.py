@@ -145,6 +145,7 @@ def _static_files(config: Config) -> dict[str, Any] | None:
         'expires': _seconds_or_off(config.static_path_expires),
         'precompressed': config.static_path_precompressed,
         'fallthrough': config.static_path_fallthrough,
+        'follow_symlinks': config.static_path_follow_symlinks,
     }
 
 

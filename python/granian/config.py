@@ -282,6 +282,12 @@ class Config:
         'Hand requests under a static route that find no file (404) to the app.',
         kind='bool',
     )
+    static_path_follow_symlinks: bool = _s(
+        False,
+        '--static-path-follow-symlinks',
+        'Serve what a symlink in a static mount leads to even outside the mount (off: a 404).',
+        kind='bool',
+    )
     metrics_enabled: bool = _s(
         False, '--metrics', 'Serve Prometheus metrics.', kind='bool', env='GRANIAN_METRICS_ENABLED'
     )

@@ -248,6 +248,7 @@ impl FromSettings for StaticConfig {
             expires: s.get("expires")?,
             precompressed: s.get("precompressed")?,
             fallthrough: s.get("fallthrough")?,
+            follow_symlinks: s.get("follow_symlinks")?,
         })
     }
 }
@@ -326,6 +327,7 @@ mod tests {
                 static_files=dict(
                     mounts=[('/static', '.'), ('/', '/tmp')], dir_to_file='index.html',
                     expires=td(seconds=60), precompressed=True, fallthrough=False,
+                    follow_symlinks=True,
                 ),
                 ws=dict(max_message_size=1024, ping_interval=td(milliseconds=1500), ping_timeout=None),
             )"
@@ -368,7 +370,7 @@ mod tests {
             assert_eq!(files.mounts[1], ("/".to_string(), "/tmp".to_string()));
             assert_eq!(files.dir_to_file.as_deref(), Some("index.html"));
             assert_eq!(files.expires, Some(Duration::from_secs(60)));
-            assert!(files.precompressed && !files.fallthrough);
+            assert!(files.precompressed && !files.fallthrough && files.follow_symlinks);
         });
     }
 

@@ -13,12 +13,14 @@ import gzip
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from e2e import tls_support
+from e2e.asgi_support import proc_status_kib, worker_pid
 from e2e.h2_support import H2Client
 from e2e.tls_support import client_context, tls_args
 from e2e.wire import Conn, get
@@ -29,12 +31,15 @@ APPS = {'asgi': 'static_apps:asgi_app', 'rsgi': 'static_apps:rsgi_app', 'wsgi': 
 SECRET = b'TOP-SECRET-CONTENT'
 HELLO = b'hello, static world\n'
 BIG_SIZE = 40 * 1024 * 1024 + 123
+MiB = 1024 * 1024
+HUGE_SIZE = 100 * MiB
 
 
 @pytest.fixture(scope='module')
 def tree(tmp_path_factory) -> Path:
-    """`public/` (files, an index, a UTF-8 name, a big file, links in and out) and `media/`,
-    next to `secret.txt`, which must never be served."""
+    """`public/` (files, an index, a UTF-8 name, a big file, links in, out and nowhere) and
+    `media/`, next to `secret.txt` and `outdir/`, which are served only through the links of
+    `public/` under `--static-path-follow-symlinks`."""
     root = tmp_path_factory.mktemp('static')
     public, media = root / 'public', root / 'media'
     (public / 'docs').mkdir(parents=True)
@@ -53,6 +58,10 @@ def tree(tmp_path_factory) -> Path:
     os.symlink(root / 'secret.txt', public / 'leak.txt')
     os.symlink(root, public / 'up')
     os.symlink(public / 'hello.txt', public / 'alias.txt')
+    (root / 'outdir').mkdir()
+    (root / 'outdir' / 'index.html').write_text('<h1>outdir</h1>')
+    os.symlink(root / 'outdir', public / 'ext')
+    os.symlink(root / 'nothing', public / 'dangling')
     block = hashlib.sha256(b'seed').digest() * 2048  # 64 KiB
     with open(public / 'big.bin', 'wb') as f:
         for _ in range(BIG_SIZE // len(block)):
@@ -85,27 +94,42 @@ def srv(request, module_server, tree):
     return module_server(APPS[request.param], *args)
 
 
-@pytest.fixture(params=['h1', 'h2'])
-def fetch(request, srv):
-    """`fetch(path, method='GET', headers=None) -> (status, headers, body)` over HTTP/1.1 or h2c."""
-    clients = []
+def request_head(path: str, method: str, lines: list[tuple[str, str]]) -> bytes:
+    """An HTTP/1.1 request head with these header lines, in order (a name may repeat)."""
+    head = [f'{method} {path} HTTP/1.1', 'Host: localhost', *(f'{name}: {value}' for name, value in lines)]
+    return ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1')
 
-    def go(path, method='GET', headers=None):
-        if request.param == 'h1':
-            with Conn(srv.host, srv.port, timeout=30) as conn:
-                resp = conn.request(get(path, headers=headers, method=method), head_request=method == 'HEAD')
+
+class Fetcher:
+    """`fetch(path, method='GET', headers=None) -> (status, headers, body)` over HTTP/1.1 or h2c;
+    `headers`: a dict, or a list of `(name, value)` lines (a name may repeat)."""
+
+    def __init__(self, srv, proto: str) -> None:
+        self.srv, self.proto = srv, proto
+        self.h2: H2Client | None = None
+
+    def __call__(self, path, method='GET', headers=None):
+        lines = list(headers.items()) if isinstance(headers, dict) else list(headers or ())
+        if self.proto == 'h1':
+            with Conn(self.srv.host, self.srv.port, timeout=30) as conn:
+                resp = conn.request(request_head(path, method, lines), head_request=method == 'HEAD')
             return resp.status, dict(resp.headers), resp.body
-        if not clients:
-            clients.append(H2Client(srv.host, srv.port, timeout=30))
-        client = clients[0]
-        stream = client.response(client.request(method, path, list((headers or {}).items())), timeout=60)
+        if self.h2 is None:
+            self.h2 = H2Client(self.srv.host, self.srv.port, timeout=30)
+        stream = self.h2.response(self.h2.request(method, path, lines), timeout=60)
         heads = {k.decode(): v.decode() for k, v in stream.headers if not k.startswith(b':')}
         return stream.status, heads, bytes(stream.data)
 
-    go.proto = request.param
+    def close(self) -> None:
+        if self.h2 is not None:
+            self.h2.close()
+
+
+@pytest.fixture(params=['h1', 'h2'])
+def fetch(request, srv):
+    go = Fetcher(srv, request.param)
     yield go
-    for client in clients:
-        client.close()
+    go.close()
 
 
 # --- files, routes, mounts -------------------------------------------------------------------
@@ -181,6 +205,17 @@ def test_conditional_requests_get_304(fetch):
     assert fetch('/static/hello.txt', headers={'If-Match': '"other"'})[0] == 412
 
 
+def test_list_headers_on_several_lines_and_a_range_sent_twice(fetch):
+    etag = fetch('/static/hello.txt')[1]['etag']
+    # `If-None-Match: "x"` + `If-None-Match: <etag>` is `If-None-Match: "x", <etag>` (RFC 9110 5.3).
+    assert fetch('/static/hello.txt', headers=[('If-None-Match', '"x"'), ('If-None-Match', etag)])[0] == 304
+    assert fetch('/static/hello.txt', headers=[('If-Match', '"x"'), ('If-Match', etag)])[0] == 200
+    assert fetch('/static/hello.txt', headers=[('If-Match', '"x"'), ('If-Match', '"y"')])[0] == 412
+    # Range is one value: two lines are no valid range, ignored (the whole file, 200).
+    status, headers, body = fetch('/static/hello.txt', headers=[('Range', 'bytes=0-4'), ('Range', 'bytes=0-4')])
+    assert (status, body, 'content-range' in headers) == (200, HELLO, False)
+
+
 @pytest.mark.parametrize(
     ('spec', 'part'),
     [('bytes=0-4', (0, 4)), ('bytes=7-', (7, len(HELLO) - 1)), ('bytes=-6', (len(HELLO) - 6, len(HELLO) - 1))],
@@ -204,27 +239,27 @@ def test_unsatisfiable_range_and_if_range(fetch):
 # --- traversal ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    'path',
-    [
-        '/static/../secret.txt',
-        '/static/%2e%2e/secret.txt',
-        '/static/%2E%2E/%2E%2E/secret.txt',
-        '/static/..%2fsecret.txt',
-        '/static/docs/%2e%2e%2f%2e%2e%2fsecret.txt',
-        '/static/leak.txt',
-        '/static/up/secret.txt',
-        '/static//etc/passwd',
-        '/static/%2fetc%2fpasswd',
-        '/static/a%00b',
-        '/static/hello.txt%00.png',
-        '/static/..%5csecret.txt',
-        '/static/%5c..%5csecret.txt',
-        '/static/media/../../secret.txt',
-    ],
-)
-def test_traversal_is_refused_without_leaking(fetch, path):
-    status, _, body = fetch(path)
+#: Paths that climb out of the mount by themselves: refused before the disk, whatever the
+#: symlink option.
+TRAVERSAL = [
+    '/static/../secret.txt',
+    '/static/%2e%2e/secret.txt',
+    '/static/%2E%2E/%2E%2E/secret.txt',
+    '/static/..%2fsecret.txt',
+    '/static/docs/%2e%2e%2f%2e%2e%2fsecret.txt',
+    '/static//etc/passwd',
+    '/static/%2fetc%2fpasswd',
+    '/static/a%00b',
+    '/static/hello.txt%00.png',
+    '/static/..%5csecret.txt',
+    '/static/%5c..%5csecret.txt',
+    '/static/media/../../secret.txt',
+    '/static/ext/../../secret.txt',
+    '/static/ext/%2e%2e/secret.txt',
+]
+
+
+def assert_refused(status: int, body: bytes) -> None:
     assert SECRET not in body
     assert b'root:' not in body
     if status == 200:
@@ -234,8 +269,49 @@ def test_traversal_is_refused_without_leaking(fetch, path):
         assert status in (400, 404)
 
 
+@pytest.mark.parametrize('path', [*TRAVERSAL, '/static/leak.txt', '/static/up/secret.txt', '/static/ext/'])
+def test_traversal_is_refused_without_leaking(fetch, path):
+    assert_refused(*fetch(path)[::2])
+
+
 def test_a_symlink_inside_the_mount_is_served(fetch):
     assert fetch('/static/alias.txt')[::2] == (200, HELLO)
+
+
+def test_symlinks_out_of_the_mount_are_404_by_default(fetch):
+    for path in ('/static/leak.txt', '/static/up/secret.txt', '/static/ext/', '/static/ext', '/static/dangling'):
+        assert fetch(path)[0] == 404, path
+
+
+@pytest.fixture(scope='module', params=list(APPS))
+def follow_srv(request, module_server, tree):
+    args = static_args(tree, '--interface', request.param, '--static-path-follow-symlinks')
+    return module_server(APPS[request.param], *args)
+
+
+@pytest.fixture(params=['h1', 'h2'])
+def follow_fetch(request, follow_srv):
+    go = Fetcher(follow_srv, request.param)
+    yield go
+    go.close()
+
+
+def test_followed_symlinks_may_lead_out_of_the_mount(follow_fetch):
+    status, headers, body = follow_fetch('/static/leak.txt')
+    assert (status, body, headers['content-type']) == (200, SECRET, 'text/plain; charset=utf-8')
+    assert follow_fetch('/static/up/secret.txt')[::2] == (200, SECRET)
+    # A directory outside: its index file, its files, and the redirect to the slashed path.
+    assert follow_fetch('/static/ext/')[::2] == (200, b'<h1>outdir</h1>')
+    assert follow_fetch('/static/ext/index.html')[::2] == (200, b'<h1>outdir</h1>')
+    status, headers, _ = follow_fetch('/static/ext')
+    assert (status, headers['location']) == (301, '/static/ext/')
+    assert follow_fetch('/static/dangling')[0] == 404
+    assert follow_fetch('/static/alias.txt')[::2] == (200, HELLO)
+
+
+@pytest.mark.parametrize('path', TRAVERSAL)
+def test_followed_symlinks_still_refuse_traversal(follow_fetch, path):
+    assert_refused(*follow_fetch(path)[::2])
 
 
 # --- big files, access log ---------------------------------------------------------------------
@@ -259,6 +335,97 @@ def test_a_big_file_is_streamed_whole(fetch, srv, tree):
     start = BIG_SIZE - 70_000
     status, _, body = fetch('/static/big.bin', headers={'Range': f'bytes={start}-'})
     assert (status, body) == (206, (tree / 'public' / 'big.bin').read_bytes()[start:])
+
+
+@pytest.fixture(scope='module')
+def huge(tmp_path_factory) -> tuple[Path, str]:
+    """A directory with `huge.bin` (100 MiB of 64 KiB blocks, each starting with its index, so
+    a block sent twice or out of place changes the hash) and `small.txt`; and the SHA-256 of
+    `huge.bin`, computed while writing it."""
+    directory = tmp_path_factory.mktemp('huge')
+    (directory / 'small.txt').write_bytes(HELLO)
+    filler = hashlib.sha256(b'huge').digest() * 2048  # 64 KiB
+    digest = hashlib.sha256()
+    with open(directory / 'huge.bin', 'wb') as f:
+        for i in range(HUGE_SIZE // len(filler)):
+            block = i.to_bytes(8, 'big') + filler[8:]
+            digest.update(block)
+            f.write(block)
+    return directory, digest.hexdigest()
+
+
+#: The slow reader pauses this long after every `PAUSE_EVERY` bytes (the server's writes then
+#: block on a full socket buffer or an exhausted HTTP/2 window, so anything it read ahead of
+#: what was sent would pile up in its memory).
+PAUSE, PAUSE_EVERY = 0.02, 4 * MiB
+
+
+def download_h1(srv, path: str, on_pause: Callable[[], None]) -> tuple[int, str]:
+    """GET `path` over HTTP/1.1 through a 256 KiB receive buffer, read in 256 KiB pieces with
+    pauses: `(body size, body SHA-256)`."""
+    digest = hashlib.sha256()
+    with Conn(srv.host, srv.port, timeout=30, rcvbuf=256 * 1024) as conn:
+        conn.send(get(path))
+        head = conn.read_head()
+        assert (head.status, head.header('content-length')) == (200, str(HUGE_SIZE))
+        size, pause_at = len(conn.buf), PAUSE_EVERY
+        digest.update(conn.buf)
+        while size < HUGE_SIZE:
+            data = conn.sock.recv(min(256 * 1024, HUGE_SIZE - size))
+            assert data, f'connection closed after {size} body bytes'
+            digest.update(data)
+            size += len(data)
+            if size >= pause_at:
+                on_pause()
+                time.sleep(PAUSE)
+                pause_at += PAUSE_EVERY
+    return size, digest.hexdigest()
+
+
+def download_h2(srv, path: str, on_pause: Callable[[], None]) -> tuple[int, str]:
+    """GET `path` over h2c (the default 64 KiB stream window, given back as data arrives),
+    hashing the DATA as it comes, with pauses: `(body size, body SHA-256)`."""
+    digest = hashlib.sha256()
+    with H2Client(srv.host, srv.port, timeout=30) as client:
+        stream = client.stream(client.request('GET', path))
+        size, pause_at = 0, PAUSE_EVERY
+        deadline = time.monotonic() + 60
+        while not stream.finished:
+            assert time.monotonic() < deadline and not client.closed, f'stream stalled after {size} bytes'
+            client.pump(0.5)
+            digest.update(stream.data)
+            size += len(stream.data)
+            stream.data.clear()
+            if size >= pause_at:
+                on_pause()
+                time.sleep(PAUSE)
+                pause_at += PAUSE_EVERY
+        assert (stream.status, stream.header(b'content-length'), stream.reset) == (200, str(HUGE_SIZE).encode(), None)
+    return size, digest.hexdigest()
+
+
+@pytest.mark.parametrize('proto', ['h1', 'h2'])
+def test_a_100_mib_file_streams_to_a_slow_reader_in_bounded_worker_memory(server, huge, proto):
+    """The body is right and the worker's peak memory grows by far less than the file: the
+    file is streamed from disk as the client reads, not loaded (one interface: the static path
+    is the same for all)."""
+    directory, expected = huge
+    srv = server(APPS['rsgi'], '--interface', 'rsgi', '--static-path-mount', str(directory))
+    pid = worker_pid(srv)
+    with Conn(srv.host, srv.port) as conn:  # warm the static path up before measuring
+        assert conn.request(get('/static/small.txt')).body == HELLO
+    rss_before = proc_status_kib(pid, 'VmRSS')
+    samples = []
+
+    def sample():
+        samples.append(proc_status_kib(pid, 'VmRSS'))
+
+    download = download_h1 if proto == 'h1' else download_h2
+    assert download(srv, '/static/huge.bin', sample) == (HUGE_SIZE, expected)
+    assert len(samples) >= 20
+    peak = max(proc_status_kib(pid, 'VmHWM'), *samples)
+    # Loading the file would cost >= 100 MiB; a streamed body costs a few chunks.
+    assert peak - rss_before < 32 * 1024, f'worker grew by {(peak - rss_before) / 1024:.1f} MiB'
 
 
 def test_static_hits_are_access_logged(srv):
@@ -319,6 +486,11 @@ def test_precompressed_siblings(server, tree):
         assert (resp.headers['content-encoding'], resp.headers['content-length']) == ('br', '11')
         resp = client.get('/static/style.css', headers={'Accept-Encoding': 'identity'})
         assert ('content-encoding' not in resp.headers, resp.content) == (True, b'body{}')
+    # Accept-Encoding on two lines is one list: `gzip;q=0.5` + `br` ranks br first.
+    with Conn(srv.host, srv.port) as conn:
+        lines = [('Accept-Encoding', 'gzip;q=0.5'), ('Accept-Encoding', 'br')]
+        resp = conn.request(request_head('/static/style.css', 'GET', lines))
+    assert (resp.status, resp.header('content-encoding'), resp.body) == (200, 'br', b'fake brotli')
     # Off by default: the plain file whatever the client accepts.
     plain = server(APPS['asgi'], *static_args(tree, '--interface', 'asgi'))
     with Conn(plain.host, plain.port) as conn:

@@ -592,7 +592,7 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
     args = ('--static-path-route', '/assets', '--static-path-mount', str(a))
     args += ('--static-path-route', '/media', '--static-path-mount', str(b))
     args += ('--static-path-dir-to-file', 'index.html', '--static-path-expires', '1h', '--static-path-precompressed')
-    args += ('--static-path-fallthrough',)
+    args += ('--static-path-fallthrough', '--static-path-follow-symlinks')
     assert invoke(*args, 'main:app').exit_code == 0
     expected = {
         'static_path_route': ('/assets', '/media'),
@@ -601,6 +601,7 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
         'static_path_expires': 3600,
         'static_path_precompressed': True,
         'static_path_fallthrough': True,
+        'static_path_follow_symlinks': True,
     }
     assert keywords == {'target': 'main:app', **expected}
     env = {
@@ -610,6 +611,7 @@ def test_static_path_options_from_flags_and_env(keywords, tmp_path):
         'GRANIAN_STATIC_PATH_EXPIRES': '3600',
         'GRANIAN_STATIC_PATH_PRECOMPRESSED': 'yes',
         'GRANIAN_STATIC_PATH_FALLTHROUGH': 'true',
+        'GRANIAN_STATIC_PATH_FOLLOW_SYMLINKS': '1',
     }
     result = invoke('main:app', env=env)
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from granian import Granian
 from granian import config as config_module
 from granian._options import parse_duration, parse_octal
 from granian.config import UNSUPPORTED, Config, build_config, option_flags
@@ -594,6 +595,14 @@ def test_static_path_defaults_and_pairing(tmp_path):
     )
     assert config.static_path_route == ('/assets', '/media')
     assert (config.static_path_dir_to_file, config.static_path_expires) == ('index.html', 3600)
+
+
+def test_static_path_follow_symlinks_keyword(tmp_path):
+    assert build_config('main:app', static_path_mount=tmp_path).static_path_follow_symlinks is False
+    config = build_config('main:app', static_path_mount=tmp_path, static_path_follow_symlinks=True)
+    assert config.static_path_follow_symlinks is True
+    assert config.engine_settings()['static_files']['follow_symlinks'] is True
+    assert Granian('main:app', static_path_mount=tmp_path, static_path_follow_symlinks=True).config == config
 
 
 @pytest.mark.parametrize(

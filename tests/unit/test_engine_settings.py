@@ -86,6 +86,7 @@ def everything_set(interface: str, files: dict[str, str]) -> Config:
         static_path_expires=60,
         static_path_precompressed=True,
         static_path_fallthrough=True,
+        static_path_follow_symlinks=True,
     )
 
 
@@ -270,6 +271,7 @@ def test_static_files_section(tmp_path):
         'expires': None,
         'precompressed': False,
         'fallthrough': False,
+        'follow_symlinks': False,
     }
     config = build_config('main:app', static_path_route=['/a/', '/'], static_path_mount=[tmp_path, tmp_path])
     section = config.engine_settings()['static_files']

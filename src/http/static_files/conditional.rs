@@ -1,10 +1,13 @@
 //! Conditional requests on a static file (RFC 9110 §13): its validators, and what the
-//! preconditions of a GET or HEAD ask for.
+//! preconditions of a GET or HEAD ask for. The entity-tag lists may come on several lines;
+//! a date or `if-range` sent twice is ignored ([`fields`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
+use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
 use http::HeaderMap;
+
+use super::fields;
 
 /// A file's validators: a strong entity tag made of its size and modification time, and
 /// its modification time at the one-second precision of HTTP dates.
@@ -52,8 +55,8 @@ pub(crate) enum Precondition {
 
 /// Evaluates the request's preconditions in the order of RFC 9110 §13.2.2.
 pub(crate) fn evaluate(headers: &HeaderMap, file: &Validators) -> Precondition {
-    if let Some(v) = text(headers, &IF_MATCH) {
-        if !matches_any(v, &file.etag, false) {
+    if let Some(lines) = tags(headers, &IF_MATCH) {
+        if !matches_any(lines, &file.etag, false) {
             return Precondition::Failed;
         }
     } else if let Some(date) = date(headers, &IF_UNMODIFIED_SINCE) {
@@ -61,8 +64,8 @@ pub(crate) fn evaluate(headers: &HeaderMap, file: &Validators) -> Precondition {
             return Precondition::Failed;
         }
     }
-    if let Some(v) = text(headers, &IF_NONE_MATCH) {
-        if matches_any(v, &file.etag, true) {
+    if let Some(lines) = tags(headers, &IF_NONE_MATCH) {
+        if matches_any(lines, &file.etag, true) {
             return Precondition::NotModified;
         }
     } else if let Some(date) = date(headers, &IF_MODIFIED_SINCE) {
@@ -73,21 +76,32 @@ pub(crate) fn evaluate(headers: &HeaderMap, file: &Validators) -> Precondition {
     Precondition::Serve
 }
 
-/// Every value of `name` joined (a list header may come in several lines), if there is one
-/// and it is text.
-fn text<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h str> {
-    // Several lines are rare; the first one is enough for a cache's revalidation.
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// The `range` value to evaluate: the request's one `range` line, unless an `if-range` is
+/// there and does not hold for `file` (then the whole file is sent, RFC 9110 §13.1.5; an
+/// `if-range` on several lines holds for nothing).
+pub(crate) fn range<'h>(headers: &'h HeaderMap, file: &Validators) -> Option<&'h str> {
+    let range = fields::single(headers, &RANGE)?;
+    if headers.contains_key(IF_RANGE) {
+        fields::single(headers, &IF_RANGE).filter(|v| file.if_range_holds(v))?;
+    }
+    Some(range)
+}
+
+/// The lines of the entity-tag list `name`, if there is at least one (in text).
+fn tags<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<impl Iterator<Item = &'h str>> {
+    let mut lines = fields::list(headers, name).peekable();
+    lines.peek()?;
+    Some(lines)
 }
 
 fn date(headers: &HeaderMap, name: &http::HeaderName) -> Option<SystemTime> {
-    text(headers, name).and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+    fields::single(headers, name).and_then(|v| httpdate::parse_http_date(v.trim()).ok())
 }
 
-/// Whether the entity-tag list `list` (or `*`) names `etag`; `weak`: compare ignoring a
+/// Whether the entity-tag list on `lines` (or `*`) names `etag`; `weak`: compare ignoring a
 /// `W/` prefix (`if-none-match`), else only strong tags match (`if-match`).
-fn matches_any(list: &str, etag: &str, weak: bool) -> bool {
-    list.split(',').map(str::trim).any(|tag| {
+fn matches_any<'h>(lines: impl Iterator<Item = &'h str>, etag: &str, weak: bool) -> bool {
+    lines.flat_map(|line| line.split(',')).map(str::trim).any(|tag| {
         if tag == "*" {
             return true;
         }
@@ -164,6 +178,55 @@ mod tests {
             eval(&[(&IF_UNMODIFIED_SINCE, &file().http_date())]),
             Precondition::Serve
         );
+    }
+
+    #[test]
+    fn entity_tag_lists_may_come_on_several_lines() {
+        let tag = file().etag;
+        let none_match = [(&IF_NONE_MATCH, "\"a\""), (&IF_NONE_MATCH, &*tag)];
+        assert_eq!(eval(&none_match), Precondition::NotModified);
+        let none_match = [(&IF_NONE_MATCH, "\"a\""), (&IF_NONE_MATCH, "\"b\", \"c\"")];
+        assert_eq!(eval(&none_match), Precondition::Serve);
+        assert_eq!(eval(&[(&IF_MATCH, "\"a\""), (&IF_MATCH, &tag)]), Precondition::Serve);
+        assert_eq!(
+            eval(&[(&IF_MATCH, "\"a\""), (&IF_MATCH, "\"b\"")]),
+            Precondition::Failed
+        );
+    }
+
+    #[test]
+    fn a_date_sent_twice_is_ignored() {
+        let date = file().http_date();
+        let twice = [(&IF_MODIFIED_SINCE, &*date), (&IF_MODIFIED_SINCE, &*date)];
+        assert_eq!(eval(&twice), Precondition::Serve);
+        let old = "Mon, 13 Nov 2023 00:00:00 GMT";
+        assert_eq!(
+            eval(&[(&IF_UNMODIFIED_SINCE, old), (&IF_UNMODIFIED_SINCE, old)]),
+            Precondition::Serve
+        );
+    }
+
+    fn range_of(lines: &[(&http::HeaderName, &str)]) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in lines {
+            headers.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        range(&headers, &file()).map(str::to_string)
+    }
+
+    #[test]
+    fn one_range_line_is_evaluated_unless_if_range_fails() {
+        let tag = file().etag;
+        let one = Some("bytes=0-1".to_string());
+        assert_eq!(range_of(&[(&RANGE, "bytes=0-1")]), one);
+        assert_eq!(range_of(&[(&RANGE, "bytes=0-1"), (&IF_RANGE, &tag)]), one);
+        assert_eq!(range_of(&[(&RANGE, "bytes=0-1"), (&IF_RANGE, "\"stale\"")]), None);
+        assert_eq!(range_of(&[(&RANGE, "bytes=0-1"), (&RANGE, "bytes=2-3")]), None);
+        assert_eq!(
+            range_of(&[(&RANGE, "bytes=0-1"), (&IF_RANGE, &tag), (&IF_RANGE, &tag)]),
+            None
+        );
+        assert_eq!(range_of(&[(&IF_RANGE, &tag)]), None);
     }
 
     #[test]

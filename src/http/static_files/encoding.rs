@@ -42,12 +42,12 @@ impl Coding {
     }
 }
 
-/// The codings `accept_encoding` allows, best first, up to and including `Identity` when it
-/// is allowed.
-pub(crate) fn ranked(accept_encoding: Option<&str>) -> Vec<Coding> {
-    let entries: Vec<(&str, f32)> = accept_encoding
-        .unwrap_or("")
-        .split(',')
+/// The codings the `accept-encoding` lines `lines` allow (none: no header), best first, up to
+/// and including `Identity` when it is allowed. Several lines are one list (RFC 9110 §5.3).
+pub(crate) fn ranked<'h>(lines: impl IntoIterator<Item = &'h str>) -> Vec<Coding> {
+    let entries: Vec<(&str, f32)> = lines
+        .into_iter()
+        .flat_map(|line| line.split(','))
         .filter_map(|item| {
             let mut parts = item.split(';');
             let name = parts.next()?.trim();
@@ -103,6 +103,16 @@ mod tests {
         assert_eq!(ranked(Some("gzip;q=0.5, identity")), [Identity]);
         assert_eq!(ranked(Some("BR; Q=0.9")), [Brotli, Identity]);
         assert_eq!(ranked(Some("br;q=0.9, identity")), [Identity]);
+    }
+
+    #[test]
+    fn several_lines_are_one_list() {
+        assert_eq!(ranked(["gzip", "br"]), [Brotli, Gzip, Identity]);
+        assert_eq!(
+            ranked(["gzip;q=0.5", "br;q=0.8, identity;q=0.1"]),
+            [Brotli, Gzip, Identity]
+        );
+        assert_eq!(ranked(["gzip", "identity;q=0"]), [Gzip]);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub(crate) mod conditional;
 pub(crate) mod encoding;
+pub(crate) mod fields;
 pub(crate) mod open_files;
 pub(crate) mod path;
 pub(crate) mod range;
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
-    CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, LOCATION, RANGE, VARY,
+    CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 
@@ -52,6 +53,8 @@ pub(crate) struct StaticConfig {
     pub(crate) precompressed: bool,
     /// `--static-path-fallthrough`: a 404 under a route is left to the app.
     pub(crate) fallthrough: bool,
+    /// `--static-path-follow-symlinks`: a symlink in a mount may lead out of it.
+    pub(crate) follow_symlinks: bool,
 }
 
 /// The routes and their canonical mount directories, for one worker.
@@ -62,6 +65,7 @@ pub(crate) struct StaticFiles {
     cache_control: Option<HeaderValue>,
     precompressed: bool,
     fallthrough: bool,
+    symlinks: path::Symlinks,
     open: OpenFiles,
 }
 
@@ -91,6 +95,10 @@ impl StaticFiles {
             cache_control,
             precompressed: cfg.precompressed,
             fallthrough: cfg.fallthrough,
+            symlinks: match cfg.follow_symlinks {
+                true => path::Symlinks::Followed,
+                false => path::Symlinks::Contained,
+            },
             open: OpenFiles::new(),
         })
     }
@@ -129,7 +137,7 @@ impl StaticFiles {
             return not_found();
         };
         let codings = match self.precompressed {
-            true => encoding::ranked(headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok())),
+            true => encoding::ranked(fields::list(headers, &ACCEPT_ENCODING)),
             false => Vec::new(),
         };
         let slash = uri.path().ends_with('/');
@@ -144,13 +152,14 @@ impl StaticFiles {
         }
         let root = Arc::clone(&self.roots[target.mount]);
         let index = self.dir_to_file.clone();
+        let links = self.symlinks;
         let found = tokio::task::spawn_blocking(move || {
-            let found = path::resolve(&root, &relative, index.as_deref(), slash)?;
+            let found = path::resolve(&root, &relative, index.as_deref(), slash, links)?;
             // The best accepted sibling that exists; the plain file from `identity` on.
             let variant = codings
                 .iter()
                 .map_while(|c| c.suffix().map(|suffix| (*c, suffix)))
-                .find_map(|(c, suffix)| path::sibling(&root, &found, suffix).map(|f| (c, f)));
+                .find_map(|(c, suffix)| path::sibling(&root, &found, suffix, links).map(|f| (c, f)));
             Ok::<_, path::Miss>(match variant {
                 Some((coding, sibling)) => (Some(coding), found.path, sibling),
                 None => (None, found.path.clone(), found),
@@ -196,11 +205,7 @@ impl StaticFiles {
         if let Some(coding) = opened.coding {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
         }
-        let if_range_holds = req
-            .get(IF_RANGE)
-            .map_or(true, |v| v.to_str().is_ok_and(|v| validators.if_range_holds(v)));
-        let range = req.get(RANGE).and_then(|v| v.to_str().ok()).filter(|_| if_range_holds);
-        let (status, start, count) = match range::evaluate(range, len) {
+        let (status, start, count) = match range::evaluate(conditional::range(req, &validators), len) {
             Ranged::Whole => (StatusCode::OK, 0, len),
             Ranged::Part { start, end } => {
                 headers.insert(CONTENT_RANGE, value(&format!("bytes {start}-{end}/{len}")));

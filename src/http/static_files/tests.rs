@@ -19,6 +19,7 @@ fn files(name: &str) -> (ScratchDir, StaticFiles) {
         expires: Some(Duration::from_secs(60)),
         precompressed: true,
         fallthrough: false,
+        follow_symlinks: false,
     };
     let files = StaticFiles::new(&cfg).unwrap();
     (scratch, files)
@@ -34,7 +35,7 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn get(files: &StaticFiles, method: Method, path: &str, lines: &[(&str, &str)]) -> (u16, HeaderMap, Vec<u8>) {
     let mut headers = HeaderMap::new();
     for (k, v) in lines {
-        headers.insert(
+        headers.append(
             http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
             HeaderValue::from_str(v).unwrap(),
         );
@@ -103,6 +104,29 @@ fn revalidation_ranges_head_and_other_methods() {
         );
         let (status, h, _) = get(&files, Method::POST, "/static/hello.txt", &[]).await;
         assert_eq!((status, h["allow"].to_str().unwrap()), (405, "GET, HEAD"));
+    });
+}
+
+#[test]
+fn list_fields_on_several_lines_and_a_range_sent_twice() {
+    let (d, files) = files("lines");
+    std::fs::write(d.0.join("hello.txt.br"), "BR").unwrap();
+    runtime().block_on(async {
+        let (_, h, _) = get(&files, Method::GET, "/static/hello.txt", &[]).await;
+        let etag = h["etag"].to_str().unwrap().to_string();
+        let split = [("if-none-match", "\"other\""), ("if-none-match", &etag)];
+        assert_eq!(get(&files, Method::GET, "/static/hello.txt", &split).await.0, 304);
+        let split = [("if-match", "\"other\""), ("if-match", &etag)];
+        assert_eq!(get(&files, Method::GET, "/static/hello.txt", &split).await.0, 200);
+        let split = [("accept-encoding", "gzip"), ("accept-encoding", "br")];
+        let (_, h, body) = get(&files, Method::GET, "/static/hello.txt", &split).await;
+        assert_eq!((&body[..], text(&h, "content-encoding")), (&b"BR"[..], "br"));
+        let twice = [("range", "bytes=0-1"), ("range", "bytes=0-1")];
+        let (status, h, body) = get(&files, Method::GET, "/static/hello.txt", &twice).await;
+        assert_eq!(
+            (status, &body[..], text(&h, "content-range")),
+            (200, &b"hello world"[..], "")
+        );
     });
 }
 
