@@ -73,6 +73,7 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         'tls': _tls(config),
         'log_level': runtime_level(config.log_enabled, config.log_level),
         'access_log': config.log_access,
+        'metrics': config.metrics_enabled,
         # The ASGI `root_path` (normalised by the config; WSGI's `SCRIPT_NAME` is the same value,
         # set up by `granian.wsgi`).
         'url_path_prefix': config.url_path_prefix,

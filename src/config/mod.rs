@@ -112,6 +112,8 @@ pub(crate) struct EngineConfig {
     /// Python logging level number of the runtime logger; above 50 when logging is off.
     pub(crate) log_level: u8,
     pub(crate) access_log: bool,
+    /// `--metrics`: record the per-worker metrics (`crate::metrics`).
+    pub(crate) metrics: bool,
     /// Mount prefix (`--url-path-prefix`), the ASGI `root_path`: without a trailing slash,
     /// `None` when empty. (WSGI gets its `SCRIPT_NAME` through `WSGIPool`.)
     pub(crate) url_path_prefix: Option<String>,
@@ -171,6 +173,7 @@ impl FromSettings for EngineConfig {
             tls: s.optional_section("tls")?,
             log_level: s.get("log_level")?,
             access_log: s.get("access_log")?,
+            metrics: s.get("metrics")?,
             url_path_prefix: s.get("url_path_prefix")?,
             sched_batch: s.get("sched_batch")?,
             websockets: s.get("websockets")?,
@@ -307,7 +310,7 @@ mod tests {
                 http_mode='2',
                 tls=dict(cert='c.pem', key='k.pem', key_password=None, tls13_only=True, ca=None,
                          crls=['r.pem'], client_verify=False),
-                log_level=10, access_log=True, url_path_prefix='/api', sched_batch=False,
+                log_level=10, access_log=True, metrics=True, url_path_prefix='/api', sched_batch=False,
                 websockets=True, server_header=False, date_header=True, response_headers=[],
                 trusted_proxies=['127.0.0.1', '10.0.0.0/8', '*'],
                 limit_concurrency=64,

@@ -256,6 +256,7 @@ impl BodyStream {
                 return Ok(None);
             };
             let Some(frame) = next_frame(inc, self.limits.read_timeout).await else {
+                crate::metrics::timeout(crate::metrics::TimeoutKind::BodyRead);
                 return Err(self.refuse(BodyFailure::Stalled));
             };
             match frame {
@@ -387,6 +388,7 @@ pub(crate) async fn wait_for_room(
         Ok(()) => true,
         Err(Unsent::Closed) => false,
         Err(Unsent::TimedOut) => {
+            crate::metrics::timeout(crate::metrics::TimeoutKind::Write);
             bridge.log(Level::Debug, || format!("{NOT_TAKEN}: the response is cut"));
             disconnect.cut();
             abort_stream(tx, &tokio::runtime::Handle::current(), NOT_TAKEN);
@@ -426,13 +428,15 @@ pub(crate) struct Guarded {
 
 pub(crate) struct Watched {
     inner: ResponseBody,
-    on_end: Option<Box<dyn FnOnce() + Send>>,
+    /// Body bytes handed to hyper so far.
+    sent: u64,
+    on_end: Option<Box<dyn FnOnce(u64) + Send>>,
 }
 
 impl Watched {
     fn end(&mut self) {
         if let Some(f) = self.on_end.take() {
-            f();
+            f(self.sent);
         }
     }
 }
@@ -486,10 +490,12 @@ impl ResponseBody {
         }
     }
 
-    /// This body, calling `on_end` once it has ended (sent whole, failed, or dropped unsent).
-    pub(crate) fn on_end(self, on_end: impl FnOnce() + Send + 'static) -> Self {
+    /// This body, calling `on_end` with the body bytes handed to hyper once it has ended
+    /// (sent whole, failed, or dropped unsent).
+    pub(crate) fn on_end(self, on_end: impl FnOnce(u64) + Send + 'static) -> Self {
         Self::Watched(Box::new(Watched {
             inner: self,
+            sent: 0,
             on_end: Some(Box::new(on_end)),
         }))
     }
@@ -551,8 +557,9 @@ impl Body for ResponseBody {
             },
             Self::Watched(w) => {
                 let frame = ready!(Pin::new(&mut w.inner).poll_frame(cx));
-                if !matches!(frame, Some(Ok(_))) {
-                    w.end();
+                match &frame {
+                    Some(Ok(f)) => w.sent += f.data_ref().map_or(0, |b| b.len() as u64),
+                    _ => w.end(),
                 }
                 Poll::Ready(frame)
             }
@@ -606,7 +613,7 @@ mod tests {
     fn counted(body: ResponseBody) -> (ResponseBody, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&calls);
-        let body = body.on_end(move || {
+        let body = body.on_end(move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
         });
         (body, calls)
@@ -752,5 +759,24 @@ mod tests {
         assert!(!body.is_end_stream());
         drop(body);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn on_end_is_told_the_body_bytes_handed_over() {
+        let sent = Arc::new(AtomicUsize::new(usize::MAX));
+        let (tx, body) = ResponseBody::stream(None);
+        let seen = Arc::clone(&sent);
+        let mut body = body.on_end(move |n| seen.store(n as usize, Ordering::SeqCst));
+        tx.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
+        tx.send(Ok(Bytes::from_static(b"de"))).await.unwrap();
+        drop(tx);
+        while body.frame().await.is_some() {}
+        assert_eq!(sent.load(Ordering::SeqCst), 5);
+
+        let seen = Arc::clone(&sent);
+        let body =
+            ResponseBody::full(Bytes::from_static(b"unsent")).on_end(move |n| seen.store(n as usize, Ordering::SeqCst));
+        drop(body);
+        assert_eq!(sent.load(Ordering::SeqCst), 0, "dropped before anything was taken");
     }
 }
