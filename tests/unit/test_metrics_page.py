@@ -207,3 +207,61 @@ def test_request_heads():
     assert parse_head(b'GET /metrics') is None
     assert parse_head(b'GET metrics HTTP/1.1') is None
     assert parse_head(b'GET / SPDY/3') is None
+
+
+def test_malformed_datagrams_are_ignored(state):
+    for junk in (b'[]', b'{"a": 1}', b'[[1], 101, {}]', b'[1, 101, []]', b'\xff'):
+        assert not state.receive(junk)
+    assert state.snapshots == {}
+
+
+@pytest.fixture
+def served_state(state):
+    """A MetricsServer on a free loopback port serving `state`; yields (state, port, worker end)."""
+    import socket
+
+    from granian.server.metrics_http import MetricsServer
+
+    listener = socket.create_server(('127.0.0.1', 0))
+    receive, send = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server = MetricsServer(state, listener, receive)
+    server.start()
+    try:
+        yield state, listener.getsockname()[1], send
+    finally:
+        server.close()
+        send.close()
+
+
+def http(port, raw: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(('127.0.0.1', port), timeout=5) as sock:
+        sock.sendall(raw)
+        out = b''
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def test_the_responder_over_a_socket(served_state):
+    import time
+
+    state, port, worker_end = served_state
+    worker_end.send(datagram(1, 101, snapshot()))
+    deadline = time.monotonic() + 5
+    while 1 not in state.snapshots:
+        assert time.monotonic() < deadline, 'the datagram was not read'
+        time.sleep(0.01)
+    answer = http(port, b'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+    head, _, body = answer.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200 OK\r\n')
+    assert f'content-length: {len(body)}'.encode() in head
+    assert b'granian_requests_handled{worker="1"} 7' in body
+    head_only = http(port, b'HEAD /metrics HTTP/1.1\r\n\r\n')
+    assert head_only.endswith(b'\r\n\r\n'), 'no body for HEAD'
+    assert http(port, b'GET /health/live HTTP/1.0\r\n\r\n').startswith(b'HTTP/1.1 200 OK')
+    assert http(port, b'GET / HTTP/1.1\r\n\r\n').startswith(b'HTTP/1.1 404 ')
+    assert http(port, b'nonsense\r\n\r\n').endswith(b'\r\n\r\nbad request\n')
+    big = b'GET /metrics HTTP/1.1\r\nX: ' + b'a' * 9000 + b'\r\n\r\n'
+    assert http(port, big).startswith(b'HTTP/1.1 431 ')

@@ -10,6 +10,7 @@ datagrams into the :class:`~granian.server.metrics_state.MetricsState`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import selectors
 import socket
@@ -20,6 +21,8 @@ from granian.server.exposition import OPENMETRICS, TEXT, negotiate, render
 from granian.server.metrics_state import MetricsState
 
 __all__ = ['MetricsServer']
+
+logger = logging.getLogger('_granian')
 
 MAX_HEAD = 8192
 CONN_TIMEOUT = 10.0
@@ -33,6 +36,7 @@ REASONS = {
     404: 'Not Found',
     405: 'Method Not Allowed',
     431: 'Request Header Fields Too Large',
+    500: 'Internal Server Error',
     503: 'Service Unavailable',
 }
 
@@ -175,16 +179,21 @@ class MetricsServer:
             return
         conn.inbox += data
         end = conn.inbox.find(b'\r\n\r\n')
+        if end > MAX_HEAD or (end < 0 and len(conn.inbox) > MAX_HEAD):
+            self._answer(sel, conn, 431, 'text/plain; charset=utf-8', b'request head too large\n', True)
+            return
         if end < 0:
-            if len(conn.inbox) > MAX_HEAD:
-                self._answer(sel, conn, 431, 'text/plain; charset=utf-8', b'request head too large\n', False)
             return
         request = parse_head(conn.inbox[:end])
         if request is None:
-            self._answer(sel, conn, 400, 'text/plain; charset=utf-8', b'bad request\n', False)
+            self._answer(sel, conn, 400, 'text/plain; charset=utf-8', b'bad request\n', True)
             return
         method, target, accept = request
-        status, ctype, body = respond(self.state, method, target, accept)
+        try:
+            status, ctype, body = respond(self.state, method, target, accept)
+        except Exception:  # a bug must not end the thread: the next scrape may work
+            logger.exception('Cannot render the metrics page')
+            status, ctype, body = 500, 'text/plain; charset=utf-8', b'internal error\n'
         self._answer(sel, conn, status, ctype, body, method != 'HEAD')
 
     def _answer(

@@ -110,9 +110,9 @@ class MetricsState:
         not own its slot."""
         try:
             slot, pid, snapshot = json.loads(datagram)
+            owner = self.owners.get(slot)
         except (ValueError, TypeError):
             return False
-        owner = self.owners.get(slot)
         if owner is None or owner[0] != pid or not isinstance(snapshot, dict):
             return False
         self.snapshots[slot] = snapshot
