@@ -13,6 +13,7 @@ separate virtualenv ($BENCH_VENV), also by absolute path: neither `granian` can 
     .venv/bin/python benchmarks/run.py --list                # what exists
     .venv/bin/python benchmarks/run.py -s rsgi-get -r 5      # one scenario, 5 rounds
     .venv/bin/python benchmarks/run.py --dry-run             # print the commands only
+    .venv/bin/python benchmarks/run.py --against-self --our-args=--metrics   # metrics on / off
 
 Standard library only, Python 3.10+. See benchmarks/README.md.
 """
@@ -96,8 +97,9 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def command(server: tuple[str, str], venv: Path, scenario: Scenario) -> str:
+def command(server: tuple[str, str], venv: Path, scenario: Scenario, extra: str = '') -> str:
     """The shell command for one server, with bench.py's placeholders ({host}, {port}, {apps}) left in.
+    `extra`: more flags for a server whose arguments have {extra} (our `--our-args`).
 
     The executable is an absolute path into `venv`, shell-quoted (bench.py runs the command through
     /bin/sh); braces in substituted values are doubled (bench.py applies str.format to the result).
@@ -106,7 +108,7 @@ def command(server: tuple[str, str], venv: Path, scenario: Scenario) -> str:
     values = {
         '{interface}': scenario.interface,
         '{target}': TARGETS[scenario.interface],
-        '{extra}': f'{scenario.extra} ' if scenario.extra else '',
+        '{extra}': ''.join(f'{flags} ' for flags in (scenario.extra, extra) if flags),
     }
     for key, value in values.items():
         arguments = arguments.replace(key, value)
@@ -147,8 +149,12 @@ def cpu_model() -> str:
 
 def run_scenario(scenario: Scenario, args: argparse.Namespace, out_dir: Path) -> dict:
     """Run bench.py for one scenario; return its JSON report (or a failure record)."""
-    ours = command(OURS, args.our_venv, scenario)
-    ref = command(REFERENCES[scenario.reference], args.bench_venv, scenario)
+    ours = command(OURS, args.our_venv, scenario, args.our_args)
+    if args.against_self:
+        ref = command(OURS, args.our_venv, scenario)
+    else:
+        ref = command(REFERENCES[scenario.reference], args.bench_venv, scenario)
+    reference = reference_name(scenario, args)
     json_path = out_dir / f'{scenario.name}.json'
     argv = [
         sys.executable,
@@ -160,7 +166,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, out_dir: Path) ->
         '--a',
         ours,
         '--b-name',
-        scenario.reference,
+        reference,
         '--b',
         ref,
         '--rounds',
@@ -177,7 +183,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, out_dir: Path) ->
     argv += ['--server-cpu', args.server_cpu, '--load-cpu', args.load_cpu]
     if args.keep_tmp:
         argv.append('--keep-tmp')
-    log(f'=== {scenario.name}: {scenario.load}, ours vs {scenario.reference}')
+    log(f'=== {scenario.name}: {scenario.load}, ours vs {reference}')
     log(f'    A: {ours}\n    B: {ref}')
     if args.dry_run:
         log('    ' + shlex.join(argv))
@@ -197,6 +203,11 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, out_dir: Path) ->
     return report
 
 
+def reference_name(scenario: Scenario, args: argparse.Namespace) -> str:
+    """B's name: the scenario's reference server, or `self` (our build without `--our-args`)."""
+    return 'self' if args.against_self else scenario.reference
+
+
 def ratio(num: float, den: float) -> float:
     return num / den if den else float('nan')
 
@@ -211,16 +222,16 @@ def cell(text: str) -> str:
     return first.replace('|', '\\|')
 
 
-def table_row(scenario: Scenario, report: dict) -> str:
+def table_row(scenario: Scenario, report: dict, reference: str) -> str:
     summary = report.get('summary', {})
-    a, b = summary.get('ours'), summary.get(scenario.reference)
-    head = f'| {scenario.name} | {scenario.load} | {scenario.reference} '
+    a, b = summary.get('ours'), summary.get(reference)
+    head = f'| {scenario.name} | {scenario.load} | {reference} '
     if not a or not b:
         return head + f'| failed: {cell(report.get("failure", "no result"))} |' + ' |' * 7
     rounds = report.get('rounds', {})
     paired = [
         ra['rps'] / rb['rps']
-        for ra, rb in zip(rounds.get('ours', []), rounds.get(scenario.reference, []), strict=False)
+        for ra, rb in zip(rounds.get('ours', []), rounds.get(reference, []), strict=False)
         if rb['rps']
     ]
     flag = f' (incomplete: {cell(report["failure"])})' if report.get('failure') else ''
@@ -239,13 +250,18 @@ def table_row(scenario: Scenario, report: dict) -> str:
 
 def markdown(selected: list[Scenario], reports: dict[str, dict], args: argparse.Namespace) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-    ref_granian = args.bench_venv / 'bin' / 'granian'
+    if args.against_self:
+        reference = f'our own build without `{args.our_args}`'
+    else:
+        ref_granian = args.bench_venv / 'bin' / 'granian'
+        reference = f'{tool_version([str(ref_granian), "--version"])}, `{args.bench_venv}`'
+    ours = f' with `{args.our_args}`' if args.our_args else ''
     lines = [
         f'Measured {now} with `benchmarks/run.py` (rounds={args.rounds}, duration={args.duration}s, '
         f'warmup={args.warmup}s; server on CPU {args.server_cpu}, load on CPU {args.load_cpu}).',
         '',
-        f'- ours: granian at {git_revision()}, `{args.our_venv}`',
-        f'- reference: {tool_version([str(ref_granian), "--version"])}, `{args.bench_venv}`',
+        f'- ours: granian at {git_revision()}, `{args.our_venv}`{ours}',
+        f'- reference: {reference}',
         f'- machine: {os.cpu_count()} CPUs ({cpu_model()}), Linux {platform.release()}, '
         f'Python {platform.python_version()}, {tool_version(["wrk", "--version"]).split(" [")[0]}',
         '',
@@ -258,7 +274,7 @@ def markdown(selected: list[Scenario], reports: dict[str, dict], args: argparse.
         '| idle MiB ours / ref | errors ours / ref |',
         '|---|---|---|---|---|---|---|---|---|---|---|',
     ]
-    lines += [table_row(s, reports[s.name]) for s in selected]
+    lines += [table_row(s, reports[s.name], reference_name(s, args)) for s in selected]
     return '\n'.join(lines) + '\n'
 
 
@@ -304,6 +320,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         '--out', type=Path, help='directory for the JSON reports and results.md (default: a new tmp dir)'
     )
+    parser.add_argument(
+        '--our-args', default='', help='extra flags for our server only, as --our-args=--metrics (default none)'
+    )
+    parser.add_argument(
+        '--against-self',
+        action='store_true',
+        help='compare with our own build without --our-args instead of a reference server',
+    )
     parser.add_argument('--dry-run', action='store_true', help='print the server commands, run nothing')
     parser.add_argument('--keep-tmp', action='store_true', help="keep bench.py's scratch dirs (server logs)")
     args = parser.parse_args(argv)
@@ -314,11 +338,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.our_venv = args.our_venv.absolute()
     if not (args.shared / 'bench.py').is_file():
         parser.error(f'no bench.py in {args.shared} (use --shared)')
-    if args.bench_venv is None:
+    if args.against_self:
+        args.bench_venv = args.our_venv
+    elif args.bench_venv is None:
         parser.error('set BENCH_VENV or --bench-venv to the virtualenv holding the reference servers')
-    args.bench_venv = args.bench_venv.absolute()
-    if args.bench_venv.resolve() == args.our_venv.resolve():
-        parser.error('the reference virtualenv must not be ours')
+    else:
+        args.bench_venv = args.bench_venv.absolute()
+        if args.bench_venv.resolve() == args.our_venv.resolve():
+            parser.error('the reference virtualenv must not be ours')
     if not args.dry_run:
         if not (args.our_venv / 'bin' / 'granian').exists():
             parser.error(f'{args.our_venv}/bin/granian not found: run `make build` first')
@@ -336,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f'{s.name:<20} {mark:<8} {s.interface} {s.load:<7} vs {s.reference:<14} {s.extra} {s.note}'.rstrip())
         return 0
     selected = [BY_NAME[n] for n in args.scenario] if args.scenario else [s for s in SCENARIOS if s.default]
-    wanted = {args.bench_venv / 'bin' / REFERENCES[s.reference][0] for s in selected}
+    wanted = set() if args.against_self else {args.bench_venv / 'bin' / REFERENCES[s.reference][0] for s in selected}
     missing = sorted(str(exe) for exe in wanted if not exe.exists())
     if missing and not args.dry_run:
         log(f'error: reference server(s) not installed: {", ".join(missing)}')

@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod http;
 mod interfaces;
+mod metrics;
 mod net;
 mod server;
 mod tls;

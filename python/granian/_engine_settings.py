@@ -80,6 +80,7 @@ def engine_settings(config: Config, *, sched_batch: bool = True) -> dict[str, An
         # The headers the access lines read (parsed from the format once): only these are kept.
         'access_log_request_headers': list(access_headers[0]),
         'access_log_response_headers': list(access_headers[1]),
+        'metrics': config.metrics_enabled,
         # The ASGI `root_path` (normalised by the config; WSGI's `SCRIPT_NAME` is the same value,
         # set up by `granian.wsgi`).
         'url_path_prefix': config.url_path_prefix,

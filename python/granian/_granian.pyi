@@ -107,6 +107,9 @@ class Engine:
     def join(self) -> None:
         """Let the runtime threads end (they serve what apps await until then), wait for them
         and run the last jobs they queued."""
+    def metrics(self) -> dict[str, Any] | None:
+        """What the worker recorded since it started serving (`metrics` on in the settings),
+        as plain JSON-ready values; None when metrics are off or serving has not started."""
 
 def check_engine_settings(settings: dict[str, Any]) -> None:
     """Read `settings` as `Engine(fd, settings)` does, without starting anything (ValueError if not accepted)."""

@@ -359,12 +359,7 @@ SETTINGS_CLASSES: dict[str, type] = {'http1_settings': HTTP1Settings, 'http2_set
 
 #: Keywords the engine does not implement yet: a non-default value is a ConfigurationError.
 #: Remove a name when its feature lands. (`http2_settings` covers every `--http2-*` flag.)
-UNSUPPORTED: tuple[str, ...] = (
-    'metrics_enabled',
-    'metrics_scrape_interval',
-    'metrics_address',
-    'metrics_port',
-)
+UNSUPPORTED: tuple[str, ...] = ()
 
 #: Choice values the engine does not implement yet, per keyword.
 UNSUPPORTED_VALUES: dict[str, tuple[str, ...]] = {

@@ -17,11 +17,14 @@ pub(crate) use outbox::Outbox;
 pub(crate) use spawn::{block_on_runtime, send_or_wait, spawn_awaitable, until_room};
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use pyo3::prelude::*;
 
 use eventfd::EventFd;
+
+use crate::metrics::BlockingStats;
 
 /// Python objects a job may need; owned by the loop thread, built once per worker.
 pub(crate) struct PyCtx {
@@ -51,12 +54,16 @@ pub(crate) enum Level {
 }
 
 pub(crate) struct Bridge {
-    queue: Mutex<Vec<Job>>,
+    /// Jobs, with the time they were queued when the bridge is watched (`--metrics`).
+    queue: Mutex<Vec<(Job, Option<Instant>)>>,
     /// Set by the first push after a drain; while set, pushes skip the eventfd write.
     armed: AtomicBool,
     efd: EventFd,
     /// Lowest level that is forwarded to Python (records below it are never formatted).
     log_level: AtomicU8,
+    /// Where the loop thread's load is reported (`--metrics`, ASGI and RSGI); unset: nothing
+    /// is measured.
+    stats: OnceLock<Arc<BlockingStats>>,
 }
 
 /// Most jobs run per drain call; the rest wait for the next loop iteration so a flood of
@@ -70,7 +77,14 @@ impl Bridge {
             armed: AtomicBool::new(false),
             efd: EventFd::new()?,
             log_level: AtomicU8::new(log_level),
+            stats: OnceLock::new(),
         })
+    }
+
+    /// Reports the loop thread's load into `stats` from now on: the jobs queued, the time they
+    /// waited and the time the loop spent running them. Once: later calls are ignored.
+    pub(crate) fn watch(&self, stats: Arc<BlockingStats>) {
+        let _ = self.stats.set(stats);
     }
 
     pub(crate) fn fd(&self) -> i32 {
@@ -79,7 +93,14 @@ impl Bridge {
 
     /// Queues a job for the loop thread. Callable from any thread, never takes the GIL.
     pub(crate) fn push(&self, job: Job) {
-        lock(&self.queue).push(job);
+        match self.stats.get() {
+            None => lock(&self.queue).push((job, None)),
+            Some(stats) => {
+                let mut q = lock(&self.queue);
+                q.push((job, Some(Instant::now())));
+                stats.queue.store(q.len() as i64, Ordering::Relaxed);
+            }
+        }
         self.wake();
     }
 
@@ -126,9 +147,23 @@ impl Bridge {
                 std::mem::take(&mut *q)
             }
         };
-        let more = !lock(&self.queue).is_empty();
-        for job in jobs.drain(..) {
+        let (more, left) = {
+            let q = lock(&self.queue);
+            (!q.is_empty(), q.len())
+        };
+        let stats = self.stats.get();
+        let began = stats.map(|s| {
+            s.queue.store(left as i64, Ordering::Relaxed);
+            Instant::now()
+        });
+        for (job, queued) in jobs.drain(..) {
+            if let (Some(stats), Some(queued), Some(began)) = (stats, queued, began) {
+                stats.add_wait(began.saturating_duration_since(queued));
+            }
             job(py, ctx);
+        }
+        if let (Some(stats), Some(began)) = (stats, began) {
+            stats.add_busy(began.elapsed());
         }
         if more {
             self.wake();

@@ -23,13 +23,15 @@
 //! job blocks, the queue keeps moving. Idle threads retire after `idle_timeout`.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
 use super::lock;
+use crate::metrics::BlockingStats;
 
 /// What the pool runs: per-thread state built under the GIL, and the job itself.
 pub(crate) trait Worker: Send + Sync + 'static {
@@ -45,7 +47,8 @@ pub(crate) trait Worker: Send + Sync + 'static {
 }
 
 struct State<J> {
-    queue: VecDeque<J>,
+    /// Jobs, with the time they were queued when the pool is watched (`--metrics`).
+    queue: VecDeque<(J, Option<Instant>)>,
     threads: usize,
     searching: usize,
     sleeping: usize,
@@ -114,6 +117,8 @@ pub(crate) struct Pool<W: Worker> {
     idle_timeout: Duration,
     name: &'static str,
     handles: Mutex<Vec<JoinHandle<()>>>,
+    /// Where the pool reports its load (`--metrics`); unset: nothing is measured.
+    stats: OnceLock<Arc<BlockingStats>>,
 }
 
 impl<W: Worker> Pool<W> {
@@ -127,7 +132,15 @@ impl<W: Worker> Pool<W> {
             idle_timeout,
             name,
             handles: Mutex::new(Vec::new()),
+            stats: OnceLock::new(),
         })
+    }
+
+    /// Reports the pool's load into `stats` from now on (threads, queue, busy, idle and wait
+    /// times). Once: later calls are ignored.
+    pub(crate) fn watch(&self, stats: Arc<BlockingStats>) {
+        stats.threads.store(self.threads() as i64, Ordering::Relaxed);
+        let _ = self.stats.set(stats);
     }
 
     pub(crate) fn worker(&self) -> &W {
@@ -142,8 +155,11 @@ impl<W: Worker> Pool<W> {
             if st.stopping {
                 return Err(SubmitError::Stopped(job));
             }
-            st.queue.push_back(job);
-            st.help(self.max_threads)
+            let stats = self.stats.get();
+            st.queue.push_back((job, stats.map(|_| Instant::now())));
+            let help = st.help(self.max_threads);
+            self.report(&st);
+            help
         };
         self.act(help).map_err(SubmitError::Spawn)
     }
@@ -199,10 +215,19 @@ impl<W: Worker> Pool<W> {
                 if let Some(job) = job {
                     // A failed spawn here is retried by the next submit; nothing to report.
                     let _ = self.act(help);
+                    let began = self.stats.get().map(|_| Instant::now());
                     self.worker.run(py, &local, job);
+                    if let (Some(stats), Some(began)) = (self.stats.get(), began) {
+                        stats.add_busy(began.elapsed());
+                    }
                     continue;
                 }
-                match py.detach(|| self.sleep()) {
+                let slept = self.stats.get().map(|_| Instant::now());
+                let woken = py.detach(|| self.sleep());
+                if let (Some(stats), Some(slept)) = (self.stats.get(), slept) {
+                    stats.add_idle(slept.elapsed());
+                }
+                match woken {
                     Woken::Work => searching = true,
                     Woken::Exit => break,
                 }
@@ -220,7 +245,11 @@ impl<W: Worker> Pool<W> {
             st.searching -= 1;
         }
         match st.queue.pop_front() {
-            Some(job) => {
+            Some((job, queued)) => {
+                if let (Some(stats), Some(queued)) = (self.stats.get(), queued) {
+                    stats.add_wait(queued.elapsed());
+                }
+                self.report(&st);
                 let help = if st.queue.is_empty() {
                     Help::None
                 } else {
@@ -232,6 +261,14 @@ impl<W: Worker> Pool<W> {
                 st.sleeping += 1;
                 (None, Help::None)
             }
+        }
+    }
+
+    /// Publishes the queue length and thread count (under `state`), when watched.
+    fn report(&self, st: &State<W::Job>) {
+        if let Some(stats) = self.stats.get() {
+            stats.queue.store(st.queue.len() as i64, Ordering::Relaxed);
+            stats.threads.store(st.threads as i64, Ordering::Relaxed);
         }
     }
 
@@ -253,6 +290,7 @@ impl<W: Worker> Pool<W> {
             if now >= deadline {
                 st.sleeping -= 1;
                 st.threads -= 1;
+                self.report(&st);
                 return Woken::Exit;
             }
             st = self
@@ -299,7 +337,7 @@ impl<W: Worker> Pool<W> {
         for h in handles {
             let _ = h.join();
         }
-        (dropped.into(), left)
+        (dropped.into_iter().map(|(job, _)| job).collect(), left)
     }
 
     /// Threads alive now.

@@ -117,6 +117,8 @@ pub(crate) struct EngineConfig {
     pub(crate) access_log_request_headers: Vec<String>,
     /// Header names of `%(response_header{name})s` atoms in the access-log format.
     pub(crate) access_log_response_headers: Vec<String>,
+    /// `--metrics`: record the per-worker metrics (`crate::metrics`).
+    pub(crate) metrics: bool,
     /// Mount prefix (`--url-path-prefix`), the ASGI `root_path`: without a trailing slash,
     /// `None` when empty. (WSGI gets its `SCRIPT_NAME` through `WSGIPool`.)
     pub(crate) url_path_prefix: Option<String>,
@@ -178,6 +180,7 @@ impl FromSettings for EngineConfig {
             access_log: s.get("access_log")?,
             access_log_request_headers: s.get("access_log_request_headers")?,
             access_log_response_headers: s.get("access_log_response_headers")?,
+            metrics: s.get("metrics")?,
             url_path_prefix: s.get("url_path_prefix")?,
             sched_batch: s.get("sched_batch")?,
             websockets: s.get("websockets")?,
@@ -316,7 +319,7 @@ mod tests {
                 tls=dict(cert='c.pem', key='k.pem', key_password=None, tls13_only=True, ca=None,
                          crls=['r.pem'], client_verify=False),
                 log_level=10, access_log=True, access_log_request_headers=['user-agent'],
-                access_log_response_headers=[], url_path_prefix='/api', sched_batch=False,
+                access_log_response_headers=[], metrics=True, url_path_prefix='/api', sched_batch=False,
                 websockets=True, server_header=False, date_header=True, response_headers=[],
                 trusted_proxies=['127.0.0.1', '10.0.0.0/8', '*'],
                 limit_concurrency=64,

@@ -255,6 +255,7 @@ impl BodyStream {
                 return Ok(None);
             };
             let Some(frame) = next_frame(inc, self.limits.read_timeout).await else {
+                crate::metrics::timeout(crate::metrics::TimeoutKind::BodyRead);
                 return Err(self.refuse(BodyFailure::Stalled));
             };
             match frame {
@@ -386,6 +387,7 @@ pub(crate) async fn wait_for_room(
         Ok(()) => true,
         Err(Unsent::Closed) => false,
         Err(Unsent::TimedOut) => {
+            crate::metrics::timeout(crate::metrics::TimeoutKind::Write);
             bridge.log(Level::Debug, || format!("{NOT_TAKEN}: the response is cut"));
             disconnect.cut();
             abort_stream(tx, &tokio::runtime::Handle::current(), NOT_TAKEN);
@@ -800,5 +802,24 @@ mod tests {
         assert!(!body.is_end_stream());
         drop(body);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn on_end_is_told_the_body_bytes_handed_over() {
+        let sent = Arc::new(AtomicUsize::new(usize::MAX));
+        let (tx, body) = ResponseBody::stream(None);
+        let seen = Arc::clone(&sent);
+        let mut body = body.on_end(move |n| seen.store(n as usize, Ordering::SeqCst));
+        tx.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
+        tx.send(Ok(Bytes::from_static(b"de"))).await.unwrap();
+        drop(tx);
+        while body.frame().await.is_some() {}
+        assert_eq!(sent.load(Ordering::SeqCst), 5);
+
+        let seen = Arc::clone(&sent);
+        let body =
+            ResponseBody::full(Bytes::from_static(b"unsent")).on_end(move |n| seen.store(n as usize, Ordering::SeqCst));
+        drop(body);
+        assert_eq!(sent.load(Ordering::SeqCst), 0, "dropped before anything was taken");
     }
 }

@@ -44,6 +44,7 @@ use super::signal::{Signal, IDLE, STOP};
 use super::stream_task::StreamExec;
 use crate::bridge::{Level, Outbox};
 use crate::config::{EngineConfig, HttpMode};
+use crate::metrics::{self, TimeoutKind};
 use crate::net::{ConnInfo, Stream};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -290,6 +291,7 @@ async fn drive<C: Graceful>(
         Err(res) => return res,
         Ok(flags) if flags & STOP == 0 => {
             if let Some(activity) = activity {
+                metrics::timeout(TimeoutKind::KeepAlive);
                 return close_idle(conn.as_mut(), activity).await;
             }
         }
@@ -329,9 +331,30 @@ pub(crate) fn spawn_connection<I: Interface>(
 ) {
     tokio::spawn(async move {
         let alive = alive;
+        let open = OpenConnection::start();
         alive.unless_cut(serve_connection(stream, info, ctx, &alive)).await;
+        drop(open);
         drop(permit);
     });
+}
+
+/// A connection counted in the metrics (`--metrics`) while it is open, cut or not.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn start() -> Self {
+        metrics::record(|c| {
+            c.connections_handled += 1;
+            c.connections_active += 1;
+        });
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::record(|c| c.connections_active -= 1);
+    }
 }
 
 /// What [`spawn_connection`] runs: the handshake, then hyper until the connection ends.
@@ -356,10 +379,17 @@ async fn serve_connection<I: Interface>(stream: Stream, info: Arc<ConnInfo>, ctx
             let tls = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
+                    metrics::record(|c| c.connections_err += 1);
                     bridge.log(Level::Debug, || format!("TLS handshake failed: {e}"));
                     return;
                 }
-                Err(_) => return,
+                Err(_) => {
+                    metrics::record(|c| {
+                        c.connections_err += 1;
+                        c.timeouts[TimeoutKind::HeaderRead as usize] += 1;
+                    });
+                    return;
+                }
             };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2") || protocols.mode == HttpMode::Http2;
             (Io::Tls(Box::new(tls)), if h2 { Version::H2 } else { Version::H1 })
@@ -434,6 +464,10 @@ async fn serve_connection<I: Interface>(stream: Stream, info: Arc<ConnInfo>, ctx
         }
     };
     if let Err(e) = res {
+        metrics::record(|c| {
+            c.connections_err += 1;
+            c.timeouts[TimeoutKind::HeaderRead as usize] += u64::from(e.is_timeout());
+        });
         bridge.log(Level::Debug, || {
             format!("connection closed with error: {}", with_causes(&e))
         });

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
+use http_body::Body as _;
 use hyper::body::Incoming;
 
 use super::admission::{Admission, Permit, Refused};
@@ -21,6 +22,7 @@ use super::stream_task;
 use super::upgrade::Upgrade;
 use crate::access_log::{AccessFacts, AccessLog};
 use crate::bridge::{Bridge, Level, Outbox};
+use crate::metrics;
 use crate::net::ConnInfo;
 
 /// Everything an interface needs to serve one request, moved to the loop thread.
@@ -72,6 +74,8 @@ pub(crate) struct Shared<I> {
     pub(crate) write_timeout: Option<Duration>,
     /// `--static-path-*`: requests under a static route are answered here, without the app.
     pub(crate) static_files: Option<Arc<StaticFiles>>,
+    /// `--metrics`: every runtime thread records into it (see [`metrics::enter`]).
+    pub(crate) metrics: Option<Arc<metrics::Metrics>>,
 }
 
 #[cfg(test)]
@@ -90,6 +94,7 @@ impl<I> Shared<I> {
             body_limits: BodyLimits::default(),
             write_timeout: None,
             static_files: None,
+            metrics: None,
         }
     }
 }
@@ -107,19 +112,21 @@ pub(crate) async fn handle<I: Interface>(
     outbox: Arc<Outbox>,
 ) -> Result<Response<ResponseBody>, Refused> {
     let started = Instant::now();
+    let rec = metrics::Request::start(req.method(), req.version(), req.body().size_hint().exact(), started);
     let mut permit = match shared.admission.as_ref().map(|a| (a, a.try_admit())) {
         None => None,
         Some((_, Some(permit))) => Some(permit),
         Some((admission, None)) => {
             // HTTP/1: a 503, access-logged like any answer; HTTP/2: the stream is refused
             // (`Err`), which leaves no response to log.
+            metrics::record(|c| c.overload_refused += 1);
             let resp = admission.refuse(req.version(), &shared.bridge)?;
             let access = shared.access_log.as_ref().map(|log| {
                 let (head, _) = req.into_parts();
                 let forwarded = forwarded::for_request(shared.proxies.as_ref(), &conn, &head.headers);
                 log.facts(&head, &conn, forwarded, SystemTime::now())
             });
-            return Ok(logged(resp, access, None, &shared, started));
+            return Ok(logged(resp, access, None, rec, &shared, started));
         }
     };
     if let Some(max) = &shared.max_requests {
@@ -130,19 +137,15 @@ pub(crate) async fn handle<I: Interface>(
         Some(Ok(prepared)) => Some(prepared),
         Some(Err(e)) => {
             shared.bridge.log(Level::Debug, || e);
-            return Ok(status_only(
-                StatusCode::BAD_REQUEST,
-                b"Bad Request: invalid upgrade request",
-            ));
+            let resp = status_only(StatusCode::BAD_REQUEST, b"Bad Request: invalid upgrade request");
+            return Ok(logged(resp, None, None, rec, &shared, started));
         }
     };
     let (head, body) = req.into_parts();
     if head.version == http::Version::HTTP_11 && !head.headers.contains_key(http::header::HOST) {
         // RFC 9112 §3.2: an HTTP/1.1 request without Host is malformed.
-        return Ok(status_only(
-            StatusCode::BAD_REQUEST,
-            b"Bad Request: missing Host header",
-        ));
+        let resp = status_only(StatusCode::BAD_REQUEST, b"Bad Request: missing Host header");
+        return Ok(logged(resp, None, None, rec, &shared, started));
     }
     let h2 = head.version == http::Version::HTTP_2;
     let head_on_h2 = h2 && head.method == http::Method::HEAD;
@@ -155,7 +158,12 @@ pub(crate) async fn handle<I: Interface>(
         if let Some(target) = files.target(head.uri.path()) {
             let resp = files.serve(target, &head.uri, &head.method, &head.headers).await;
             if !files.falls_through(&resp) {
-                return Ok(logged(resp, access, permit, &shared, started));
+                let err = resp.status().is_client_error() || resp.status().is_server_error();
+                metrics::record(|c| {
+                    c.static_handled += 1;
+                    c.static_err += u64::from(err);
+                });
+                return Ok(logged(resp, access, permit, rec, &shared, started));
             }
         }
     }
@@ -166,7 +174,7 @@ pub(crate) async fn handle<I: Interface>(
             Ok(b) => b,
             Err(failure) => {
                 let resp = refuse(&shared.bridge, failure, h2);
-                return Ok(logged(resp, access, permit, &shared, started));
+                return Ok(logged(resp, access, permit, rec, &shared, started));
             }
         }
     };
@@ -229,7 +237,7 @@ pub(crate) async fn handle<I: Interface>(
     if let Some(disconnect) = guard.0.take().filter(|_| h2 && resp.body().is_stream()) {
         stream_task::watch(disconnect);
     }
-    Ok(logged(resp, access, permit, &shared, started))
+    Ok(logged(resp, access, permit, rec, &shared, started))
 }
 
 /// The engine's answer for a refused request body (logged at debug level: the client's doing).
@@ -241,19 +249,21 @@ fn refuse(bridge: &Bridge, failure: BodyFailure, h2: bool) -> Response<ResponseB
     resp
 }
 
-/// `resp`, with its access-log line written and its admission permit given back when its body
-/// is over (so that the line's duration and byte count cover a streamed body too, and a
-/// response whose client left is still logged); as is without `--access-log` and
-/// `--limit-concurrency`. The response headers the line reads are the ones set so far: the
-/// app's (or the static files'), not yet the server's defaults nor hyper's framing headers.
+/// `resp`, with its access-log line written, its metrics recorded and its admission permit
+/// given back when its body is over (so that the line's duration and byte count cover a
+/// streamed body too, and a response whose client left is still logged); as is without
+/// `--access-log`, `--metrics` and `--limit-concurrency`. The response headers the line reads
+/// are the ones set so far: the app's (or the static files'), not yet the server's defaults
+/// nor hyper's framing headers.
 fn logged<I>(
     resp: Response<ResponseBody>,
     mut access: Option<AccessFacts>,
     permit: Option<Permit>,
+    rec: Option<metrics::Request>,
     shared: &Shared<I>,
     started: Instant,
 ) -> Response<ResponseBody> {
-    if access.is_none() && permit.is_none() {
+    if access.is_none() && permit.is_none() && rec.is_none() {
         return resp;
     }
     if let (Some(facts), Some(log)) = (access.as_mut(), &shared.access_log) {
@@ -265,6 +275,9 @@ fn logged<I>(
         body.on_end(move |sent| {
             if let Some(facts) = access {
                 facts.emit(&bridge, status, started.elapsed(), sent);
+            }
+            if let Some(rec) = rec {
+                rec.finish(status, sent);
             }
             drop(permit);
         })

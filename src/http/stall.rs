@@ -57,6 +57,7 @@ pub(crate) fn kernel_queue(_fd: RawFd) -> Option<u64> {
 
 /// The error a write gets once the peer accepted nothing for the whole timeout.
 pub(crate) fn timed_out() -> io::Error {
+    crate::metrics::timeout(crate::metrics::TimeoutKind::Write);
     io::Error::new(
         io::ErrorKind::TimedOut,
         "write timeout: the peer accepted no bytes (--write-timeout)",

@@ -1,12 +1,13 @@
 //! `Engine`: the Python handle on one worker's network engine.
 
 use std::os::fd::RawFd;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
 use tokio::sync::watch;
 
 use super::runtime;
@@ -25,6 +26,7 @@ use crate::http::upgrade::Upgrade;
 use crate::interfaces::asgi::Asgi;
 use crate::interfaces::rsgi::Rsgi;
 use crate::interfaces::wsgi::Wsgi;
+use crate::metrics::Metrics;
 use crate::ws::WebSockets;
 
 /// Which application interface a worker serves: the adapter the engine plugs in. Named by the
@@ -73,6 +75,8 @@ pub(crate) struct Engine {
     bridge: Arc<Bridge>,
     ctx: PyOnceLock<PyCtx>,
     running: Mutex<Option<Running>>,
+    /// Set when serving starts with `metrics` on.
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 #[pymethods]
@@ -89,6 +93,7 @@ impl Engine {
             bridge: Arc::new(bridge),
             ctx: PyOnceLock::new(),
             running: Mutex::new(None),
+            metrics: OnceLock::new(),
         })
     }
 
@@ -137,14 +142,45 @@ impl Engine {
         event_loop.call_method1("add_reader", (this.bridge.fd(), slf.getattr("_drain")?))?;
         // WSGI has no WebSockets: an upgrade request is an ordinary request there.
         let websockets = this.cfg.websockets && interface != InterfaceKind::Wsgi;
+        // The Python side's load: the WSGI pool's threads, or the event loop thread.
+        let metrics = this.cfg.metrics.then(|| {
+            let m = Arc::new(Metrics::new(interface != InterfaceKind::Wsgi));
+            let _ = this.metrics.set(Arc::clone(&m));
+            m
+        });
         match interface {
-            InterfaceKind::Rsgi => this.start(Rsgi, access_log, websockets),
-            InterfaceKind::Asgi => {
-                let root_path = this.cfg.url_path_prefix.clone().unwrap_or_default();
-                this.start(Asgi { root_path }, access_log, websockets)
+            InterfaceKind::Rsgi => {
+                if let Some(m) = &metrics {
+                    this.bridge.watch(Arc::clone(&m.blocking));
+                }
+                this.start(Rsgi, access_log, websockets, metrics)
             }
-            InterfaceKind::Wsgi => this.start(Wsgi::new(py, this.ctx.get(py))?, access_log, websockets),
+            InterfaceKind::Asgi => {
+                if let Some(m) = &metrics {
+                    this.bridge.watch(Arc::clone(&m.blocking));
+                }
+                let root_path = this.cfg.url_path_prefix.clone().unwrap_or_default();
+                this.start(Asgi { root_path }, access_log, websockets, metrics)
+            }
+            InterfaceKind::Wsgi => {
+                let wsgi = Wsgi::new(py, this.ctx.get(py))?;
+                if let Some(m) = &metrics {
+                    wsgi.watch(Arc::clone(&m.blocking));
+                }
+                this.start(wsgi, access_log, websockets, metrics)
+            }
         }
+    }
+
+    /// What the worker has recorded since it started serving (`--metrics`; `None` when off or
+    /// not serving yet): a dict of counters and gauges, the request series and their bucket
+    /// bounds. The worker sends it to the supervisor (see `docs/observability.md`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(m) = self.metrics.get() else {
+            return Ok(None);
+        };
+        let counts = py.detach(|| m.counts());
+        super::metrics_snapshot::to_dict(py, &counts, m.blocking()).map(Some)
     }
 
     /// Runs the queued jobs; registered with `loop.add_reader` on the bridge's eventfd.
@@ -197,7 +233,13 @@ impl Engine {
         ))
     }
 
-    fn start<I: crate::http::handler::Interface>(&self, interface: I, access_log: bool, ws: bool) -> PyResult<()> {
+    fn start<I: crate::http::handler::Interface>(
+        &self,
+        interface: I,
+        access_log: bool,
+        ws: bool,
+        metrics: Option<Arc<Metrics>>,
+    ) -> PyResult<()> {
         let drain = Drain::new(self.cfg.graceful_timeout);
         let static_files = match &self.cfg.static_files {
             Some(cfg) => Some(Arc::new(
@@ -227,6 +269,7 @@ impl Engine {
             },
             write_timeout: self.cfg.write_timeout,
             static_files,
+            metrics,
         });
         let release = watch::channel(false).0;
         let bridge = Arc::clone(&self.bridge);

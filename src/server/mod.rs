@@ -2,6 +2,7 @@
 //! Python-facing `Engine` object that starts and stops them.
 
 mod engine;
+mod metrics_snapshot;
 mod runtime;
 pub(crate) mod sched;
 

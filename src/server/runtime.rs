@@ -13,6 +13,7 @@ use crate::config::{EngineConfig, RuntimeMode};
 use crate::http::conn::{spawn_connection, ConnCtx, Protocols};
 use crate::http::drain::Drain;
 use crate::http::handler::{Interface, Shared};
+use crate::metrics::TimeoutKind;
 use crate::net::{accept_loop, dup, Listener};
 
 /// Serves the listening socket until the drain stops it, then settles the drain: waits for
@@ -52,6 +53,7 @@ async fn serve<I: Interface>(
     .await;
     drain
         .settle(|left| {
+            crate::metrics::record(|c| c.timeouts[TimeoutKind::Graceful as usize] += left as u64);
             bridge.log(Level::Warning, || {
                 format!("Graceful timeout reached: cutting {left} connection(s) still open")
             });
@@ -95,6 +97,7 @@ pub(crate) fn start<I: Interface>(
         let remaining = Arc::clone(&remaining);
         let on_all_done = Arc::clone(&on_all_done);
         let blocking = cfg.runtime_blocking_threads;
+        let metrics = shared.metrics.clone();
         let done = move || {
             if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                 if let Some(f) = crate::bridge::lock(&on_all_done).take() {
@@ -106,6 +109,10 @@ pub(crate) fn start<I: Interface>(
             .name(format!("granian-rt-{i}"))
             .spawn(move || {
                 super::sched::batch_current_thread();
+                // Every thread that serves connections records into its own shard.
+                if let Some(m) = &metrics {
+                    crate::metrics::enter(m);
+                }
                 let bridge = Arc::clone(&shared.bridge);
                 let rt = if threads_per_rt == 1 {
                     tokio::runtime::Builder::new_current_thread()
@@ -113,10 +120,16 @@ pub(crate) fn start<I: Interface>(
                         .max_blocking_threads(blocking)
                         .build()
                 } else {
+                    let metrics = metrics.clone();
                     tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(threads_per_rt)
                         .thread_name("granian-rt")
-                        .on_thread_start(super::sched::batch_current_thread)
+                        .on_thread_start(move || {
+                            super::sched::batch_current_thread();
+                            if let Some(m) = &metrics {
+                                crate::metrics::enter(m);
+                            }
+                        })
                         .enable_all()
                         .max_blocking_threads(blocking)
                         .build()

@@ -30,6 +30,7 @@ use super::WsConfig;
 use crate::bridge::{Bridge, Level};
 use crate::http::drain::Drain;
 use crate::http::stall::WriteStall;
+use crate::metrics;
 
 /// How long, after a close frame was sent, the peer has to answer with its own.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,6 +74,7 @@ pub(super) async fn run(
             return;
         }
     };
+    let _open = OpenSession::start();
     let code = Session {
         ws,
         events,
@@ -84,6 +86,22 @@ pub(super) async fn run(
     .serve(drain.stopped())
     .await;
     bridge.log(Level::Debug, || format!("WebSocket closed ({code})"));
+}
+
+/// A session counted in the metrics (`--metrics`) while it is open.
+struct OpenSession;
+
+impl OpenSession {
+    fn start() -> Self {
+        metrics::record(|c| c.ws_active += 1);
+        Self
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        metrics::record(|c| c.ws_active -= 1);
+    }
 }
 
 struct Session {
@@ -142,7 +160,10 @@ impl Session {
                         OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                             let (opcode, fin, payload) = frame.into_parts();
                             match self.assembler.push(opcode, fin, payload) {
-                                Assembled::Message(ev) => pending = Some(ev),
+                                Assembled::Message(ev) => {
+                                    metrics::record(|c| c.ws_messages_in += 1);
+                                    pending = Some(ev);
+                                }
                                 Assembled::More => {}
                                 Assembled::Fail(code, reason) => {
                                     let _ = send(&mut self.ws, &mut self.stall, Frame::close(CloseCode::from(code), reason)).await;
@@ -177,11 +198,13 @@ impl Session {
                         if send(&mut self.ws, &mut self.stall, Frame::text(b)).await.is_err() {
                             break (ABNORMAL, None);
                         }
+                        metrics::record(|c| c.ws_messages_out += 1);
                     }
                     Some(Command::Binary(b)) => {
                         if send(&mut self.ws, &mut self.stall, Frame::binary(b)).await.is_err() {
                             break (ABNORMAL, None);
                         }
+                        metrics::record(|c| c.ws_messages_out += 1);
                     }
                     Some(Command::Close(code, reason)) => break (code, Some(reason)),
                     // The app is gone without closing: a normal close.

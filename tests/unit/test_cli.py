@@ -286,10 +286,57 @@ def test_usage_errors_exit_2_naming_the_option(served, args, message):
     assert served.configs == []
 
 
-def test_unsupported_env_var_is_rejected(served):
-    result = invoke('main:app', env={'GRANIAN_METRICS_ENABLED': '1'})
+def test_metrics_options_from_flags(served):
+    result = invoke(
+        '--metrics',
+        '--metrics-scrape-interval',
+        '30',
+        '--metrics-address',
+        '0.0.0.0',
+        '--metrics-port',
+        '9100',
+        'main:app',
+    )
+    assert result.exit_code == 0, result.output
+    config = served.configs[0]
+    assert (config.metrics_enabled, config.metrics_scrape_interval) == (True, 30)
+    assert (config.metrics_address, config.metrics_port) == ('0.0.0.0', 9100)
+    assert invoke('--metrics', '--no-metrics', 'main:app').exit_code == 0
+    assert served.configs[1].metrics_enabled is False
+
+
+def test_metrics_options_from_env(served):
+    env = {
+        'GRANIAN_METRICS_ENABLED': '1',
+        'GRANIAN_METRICS_SCRAPE_INTERVAL': '1',
+        'GRANIAN_METRICS_ADDRESS': '::1',
+        'GRANIAN_METRICS_PORT': '0',
+    }
+    result = invoke('main:app', env=env)
+    assert result.exit_code == 0, result.output
+    config = served.configs[0]
+    assert (config.metrics_enabled, config.metrics_scrape_interval) == (True, 1)
+    assert (config.metrics_address, config.metrics_port) == ('::1', 0)
+    defaults = build_config('main:app')
+    assert (defaults.metrics_enabled, defaults.metrics_scrape_interval) == (False, 15)
+    assert (defaults.metrics_address, defaults.metrics_port) == ('127.0.0.1', 9090)
+
+
+@pytest.mark.parametrize(
+    ('args', 'env', 'message'),
+    [
+        (['--metrics-scrape-interval', '0'], {}, "Invalid value for '--metrics-scrape-interval'"),
+        (['--metrics-scrape-interval', '61'], {}, "Invalid value for '--metrics-scrape-interval'"),
+        (['--metrics-port', '65536'], {}, "Invalid value for '--metrics-port'"),
+        ([], {'GRANIAN_METRICS_PORT': 'x'}, "Invalid value for 'GRANIAN_METRICS_PORT'"),
+        ([], {'GRANIAN_METRICS_SCRAPE_INTERVAL': '90'}, "Invalid value for 'GRANIAN_METRICS_SCRAPE_INTERVAL'"),
+    ],
+)
+def test_bad_metrics_options_exit_2(served, args, env, message):
+    result = invoke(*args, 'main:app', env=env)
     assert result.exit_code == 2
-    assert 'Error: GRANIAN_METRICS_ENABLED is not supported yet by this build' in result.output
+    assert message in result.output
+    assert served.configs == []
 
 
 @pytest.mark.parametrize(

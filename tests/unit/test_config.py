@@ -630,3 +630,14 @@ def test_static_path_errors(tmp_path, kwargs, option, message):
 
 def test_static_path_mount_must_be_an_existing_directory(tmp_path):
     assert error_of(static_path_mount=[tmp_path / 'missing']).option == 'static_path_mount'
+
+
+def test_metrics_keywords():
+    config = build_config(
+        'main:app', metrics_enabled=True, metrics_scrape_interval=1, metrics_address='::', metrics_port=0
+    )
+    assert (config.metrics_enabled, config.metrics_scrape_interval) == (True, 1)
+    assert (config.metrics_address, config.metrics_port) == ('::', 0)
+    assert config.engine_settings()['metrics'] is True
+    assert error_of(metrics_scrape_interval=61).option == 'metrics_scrape_interval'
+    assert error_of(metrics_port=-1).option == 'metrics_port'

@@ -185,6 +185,7 @@ def test_a_respawned_worker_is_respawned_flagged_and_keeps_its_slot():
     driver.now += 100
     assert spawns(driver.exit(100, 3)) == [(1, True)]
     assert driver.policy.slots[1].pid == 102
+    assert [a.reason for a in driver.actions if isinstance(a, Spawn)] == ['err'], 'for the metrics'
 
 
 @pytest.mark.parametrize(('age', 'respawns'), [(CRASH_LOOP_WINDOW - 0.1, False), (CRASH_LOOP_WINDOW, True)])
@@ -395,6 +396,7 @@ def test_lifetime_replaces_a_worker_and_a_failed_replacement_tracks_it_again():
     actions = driver.timers()
     assert actions[0] == 'Replacing worker-1 (PID 100): it reached its lifetime of 60s'
     assert spawns(actions) == [(1, False)]
+    assert [a.reason for a in actions if isinstance(a, Spawn)] == ['lifetime'], 'for the metrics'
     driver.exit(102, 3)  # the replacement dies: worker-1 serves on, its lifetime starts again
     assert driver.policy.recycler.next_deadline() == 1070
     driver.now = 1070

@@ -17,7 +17,7 @@ import collections
 import logging
 import signal
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from granian.server.process import describe_exit
@@ -46,6 +46,9 @@ class Spawn:
 
     slot: int
     respawned: bool = False
+    #: Why: None (first start), 'err' (a dead worker respawned) or the rollout's reason
+    #: ('lifetime', 'rss', 'sighup', 'change', 'requests'); for the metrics only.
+    reason: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -334,8 +337,10 @@ class Policy:
 
     # --- rules -----------------------------------------------------------------------------
 
-    def _spawn(self, slot: int, now: float, respawned: bool = False) -> Generator[Action, Any, Worker | None]:
-        pid = yield Spawn(slot, respawned)
+    def _spawn(
+        self, slot: int, now: float, respawned: bool = False, reason: str | None = None
+    ) -> Generator[Action, Any, Worker | None]:
+        pid = yield Spawn(slot, respawned, 'err' if respawned else reason)
         if pid is None:
             return None
         worker = Worker(slot, pid, now, respawned)
@@ -358,7 +363,7 @@ class Policy:
             old = None
         if old is not None and self.recycler is not None:
             self.recycler.forget(old)
-        new = yield from self._spawn(slot, now)
+        new = yield from self._spawn(slot, now, reason=reason)
         if new is None:
             yield Log(ERROR, 'Replacing worker-%d failed: it keeps running as it is', (slot,))
             yield from self._abandon_rollouts(old)

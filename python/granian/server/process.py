@@ -9,7 +9,8 @@ python -m granian.server.worker --id N --config-fd C --socket-fd S --status-fd W
 with ``pass_fds=(C, S, W)`` (see ``docs/architecture.md``): ``C`` is the read end of a pipe
 carrying the JSON config, ``S`` the shared listening socket, ``W`` the write end of the status
 pipe where the worker writes ``b'R'`` once it serves, and ``b'M'`` once it has served its
-``--limit-max-requests`` (it asks to be replaced).
+``--limit-max-requests`` (it asks to be replaced). With ``--metrics``, ``--metrics-fd M`` is
+the sending end of the datagram socket its metrics snapshots go to (shared by all workers).
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ READY = b'R'
 MAX_REQUESTS = b'M'
 
 
-def worker_command(worker_id: int, config_fd: int, socket_fd: int, status_fd: int) -> list[str]:
+def worker_command(
+    worker_id: int, config_fd: int, socket_fd: int, status_fd: int, metrics_fd: int | None = None
+) -> list[str]:
     """The argv that starts worker ``worker_id`` (see ``docs/architecture.md``)."""
     options = {'--id': worker_id, '--config-fd': config_fd, '--socket-fd': socket_fd, '--status-fd': status_fd}
+    if metrics_fd is not None:
+        options['--metrics-fd'] = metrics_fd
     return [sys.executable, '-m', WORKER_MODULE, *(part for pair in options.items() for part in map(str, pair))]
 
 
@@ -100,8 +105,9 @@ class WorkerProcess:
         return f'worker-{self.id} (PID {self.proc.pid})'
 
 
-def start_worker(slot: int, payload: bytes, sock_fd: int) -> WorkerProcess:
-    """Start the worker of ``slot`` on the listening socket ``sock_fd``, sending it ``payload``.
+def start_worker(slot: int, payload: bytes, sock_fd: int, metrics_fd: int | None = None) -> WorkerProcess:
+    """Start the worker of ``slot`` on the listening socket ``sock_fd``, sending it ``payload``
+    (and its metrics snapshots to ``metrics_fd``, with ``--metrics``).
 
     The returned worker holds the status pipe's read end and, while part of the payload is
     still to be written, the config pipe's write end (both non-blocking).
@@ -119,8 +125,9 @@ def start_worker(slot: int, payload: bytes, sock_fd: int) -> WorkerProcess:
             sent = os.write(config_w, payload)
         except BlockingIOError:
             sent = 0
-        cmd = worker_command(slot, config_r, sock_fd, status_w)
-        proc = subprocess.Popen(cmd, pass_fds=(config_r, sock_fd, status_w), close_fds=True)
+        cmd = worker_command(slot, config_r, sock_fd, status_w, metrics_fd)
+        fds = (config_r, sock_fd, status_w) if metrics_fd is None else (config_r, sock_fd, status_w, metrics_fd)
+        proc = subprocess.Popen(cmd, pass_fds=fds, close_fds=True)
     except BaseException:
         os.close(config_w)
         os.close(status_r)

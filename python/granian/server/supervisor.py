@@ -15,6 +15,10 @@ wait, so it sleeps until something happens (no polling loop):
 - a self-pipe fed by :func:`signal.set_wakeup_fd` (SIGINT, SIGTERM, SIGHUP);
 - with ``--reload``, the pipe of the file watcher thread.
 
+With ``--metrics``, a thread (:mod:`granian.server.metrics_http`) serves the metrics and health
+endpoints and reads the workers' snapshots; this loop tells it about spawns, ready workers,
+exits and the stop (:class:`granian.server.metrics_state.MetricsState`).
+
 Workers live in numbered *slots* (``worker-1`` .. ``worker-N``). Replacing the worker of a slot
 (SIGHUP, file change, lifetime, memory, max requests) is a *rollout*: start the new worker on the shared
 socket, wait for its ready byte (and ``--respawn-interval``), then SIGTERM the old one, which
@@ -56,6 +60,7 @@ from granian.server.sockets import Listener, bind
 
 if TYPE_CHECKING:
     from granian.config import Config
+    from granian.server.metrics import Metrics
     from granian.server.reload import FileWatcher
 
 __all__ = ['CRASH_LOOP_WINDOW', 'Supervisor', 'run']
@@ -84,8 +89,10 @@ class Supervisor:
         signals: SignalPipe,
         on_reload: Callable[[], bool] = lambda: True,
         watcher: FileWatcher | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._listener = listener
+        self._metrics = metrics
         self._signals = signals
         self._on_reload_hooks = on_reload
         self._watcher = watcher
@@ -128,6 +135,9 @@ class Supervisor:
             self._wait(timeout=0)  # a stop signal during startup hooks: spawn nothing
             self._run(policy.start(time.monotonic()))
             while policy.running:
+                if self._metrics is not None:
+                    self._metrics.state.ready = policy.announced
+                    self._metrics.state.stopping = policy.stopping
                 if policy.stopping:
                     # No worker will be spawned again: once the workers' accept loops end too,
                     # new connections are refused instead of waiting for nobody in the backlog.
@@ -136,6 +146,8 @@ class Supervisor:
                 self._wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
                 self._run(policy.timers(time.monotonic()))
         finally:
+            if self._metrics is not None:
+                self._metrics.state.stopping = True
             self._kill_all()
             self._selector.close()
         return 1 if policy.failed or self._left_behind else 0
@@ -162,7 +174,7 @@ class Supervisor:
         if isinstance(action, Log):
             logger.log(action.level, action.msg, *action.args)
         elif isinstance(action, Spawn):
-            return self._spawn(action.slot)
+            return self._spawn(action.slot, action.reason)
         elif isinstance(action, RunReloadHooks):
             return self._on_reload_hooks()
         else:
@@ -171,14 +183,17 @@ class Supervisor:
 
     # --- spawning --------------------------------------------------------------------------
 
-    def _spawn(self, slot: int) -> int | None:
+    def _spawn(self, slot: int, reason: str | None = None) -> int | None:
         """Start one worker for ``slot``; its PID, or None (logged) when it could not be started."""
+        metrics_fd = None if self._metrics is None else self._metrics.worker_fd
         try:
-            worker = start_worker(slot, self._payload, self._listener.fileno())
+            worker = start_worker(slot, self._payload, self._listener.fileno(), metrics_fd)
         except (OSError, subprocess.SubprocessError) as exc:
             logger.error('Cannot start worker-%d: %s', slot, exc)
             return None
         self._workers[worker.proc.pid] = worker
+        if self._metrics is not None:
+            self._metrics.state.spawned(slot, worker.proc.pid, reason)
         on_status = functools.partial(self._on_status, worker)
         self._selector.register(worker.status_fd, selectors.EVENT_READ, on_status)
         if worker.config_fd >= 0:
@@ -220,6 +235,8 @@ class Supervisor:
             return
         if READY in data and not worker.ready:
             worker.ready = True
+            if self._metrics is not None:
+                self._metrics.state.worker_ready(worker.id, worker.proc.pid)
             self._run(self._policy.ready(worker.proc.pid, time.monotonic()))
         if MAX_REQUESTS in data:
             self._run(self._policy.max_requests(worker.proc.pid, time.monotonic()))
@@ -264,6 +281,8 @@ class Supervisor:
         worker.config_fd = self._release(worker.config_fd)
         worker.pidfd = self._release(worker.pidfd)
         self._workers.pop(pid, None)
+        if self._metrics is not None:
+            self._metrics.state.reaped(pid)
         self._run(self._policy.exited(pid, returncode, time.monotonic()))
 
     # --- signals ---------------------------------------------------------------------------
@@ -354,6 +373,18 @@ def run(config: Config, hooks: Mapping[str, Iterable[Hook]] | None = None) -> in
         except StartupError as exc:
             logger.error('%s', exc)
             return 1
+        metrics = None
+        try:
+            if config.metrics_enabled:
+                from granian.server.metrics import Metrics
+
+                metrics = Metrics.start(config)
+        except StartupError as exc:
+            listener.close()
+            logger.error('%s', exc)
+            return 1
+        if metrics is not None:
+            logger.info('Metrics and health endpoints at: %s/metrics', metrics.url)
         try:
             if not _run_hooks('startup', hooks.get('startup', ())):
                 return 1
@@ -365,13 +396,17 @@ def run(config: Config, hooks: Mapping[str, Iterable[Hook]] | None = None) -> in
                 watcher = FileWatcher(config)
                 watcher.start()
             reload_hooks = list(hooks.get('reload', ()))
-            supervisor = Supervisor(config, listener, signals, lambda: _run_hooks('reload', reload_hooks), watcher)
+            supervisor = Supervisor(
+                config, listener, signals, lambda: _run_hooks('reload', reload_hooks), watcher, metrics
+            )
             code = supervisor.serve()
             if not _run_hooks('shutdown', hooks.get('shutdown', ())):
                 code = 1
             return code
         finally:
             listener.close()
+            if metrics is not None:
+                metrics.close()
     finally:
         if watcher is not None:
             watcher.close()

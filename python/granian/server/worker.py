@@ -91,12 +91,14 @@ def serve(
     on_ready: Callable[[], None],
     worker_id: int = 1,
     on_max_requests: Callable[[], None] = lambda: None,
+    metrics_fd: int | None = None,
 ) -> int:
     """Load the app and serve it on `socket_fd` until a stop signal; returns the exit code.
 
     Worker 1 warns when the app's shape plainly belongs to another interface than `--interface`.
     `on_max_requests` is called (on the loop) once the worker served its `--limit-max-requests`;
-    it goes on serving until it is told to stop.
+    it goes on serving until it is told to stop. With `--metrics`, snapshots of the engine's
+    metrics go to the datagram socket `metrics_fd` (`granian.server.metrics_push`).
     """
     from .. import _granian
     from ..loading import load_env_files, load_target
@@ -175,6 +177,12 @@ def serve(
     # above in run_forever(), so a stop request sent right after an earlier ready byte could be
     # lost and the worker would never stop.
     loop.call_soon(on_ready)
+    pusher = None
+    if metrics_fd is not None and config.metrics_enabled:
+        from .metrics_push import MetricsPusher
+
+        pusher = MetricsPusher(loop, engine, metrics_fd, worker_id, config.metrics_scrape_interval)
+        loop.call_soon(pusher.push)
     try:
         loop.run_until_complete(stopped)
     finally:
@@ -183,6 +191,8 @@ def serve(
             # Stopping already: later stop requests (Ctrl-C reaches the whole group, then the
             # supervisor forwards SIGTERM) must not kill the teardown.
             signal.signal(sig, signal.SIG_IGN)
+        if pusher is not None:
+            pusher.close()
         abandoned = _wind_down(loop, engine, served, config, stop_requested_at)
     if abandoned:
         _exit_now(abandoned)
@@ -238,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--config-fd', type=int, required=True)
     parser.add_argument('--socket-fd', type=int, required=True)
     parser.add_argument('--status-fd', type=int, required=True)
+    parser.add_argument('--metrics-fd', type=int, default=None)
     args = parser.parse_args(argv)
 
     _die_with_parent(args.status_fd)
@@ -257,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         status.write(MAX_REQUESTS)
 
     try:
-        return serve(config, args.socket_fd, ready, worker_id=args.id, on_max_requests=served_max)
+        return serve(
+            config, args.socket_fd, ready, worker_id=args.id, on_max_requests=served_max, metrics_fd=args.metrics_fd
+        )
     except Exception:
         logger.exception(f'worker-{args.id} failed')
         return 1

@@ -152,6 +152,11 @@ impl Wsgi {
             pool: Arc::clone(&pool.get().pool),
         })
     }
+
+    /// Reports the pool's load into `stats` (`--metrics`).
+    pub(crate) fn watch(&self, stats: Arc<crate::metrics::BlockingStats>) {
+        self.pool.watch(stats);
+    }
 }
 
 impl Interface for Wsgi {
