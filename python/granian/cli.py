@@ -23,7 +23,7 @@ from click.core import ParameterSource
 from granian._legacy import ALIAS_OPTIONS, LEGACY_VALUES
 from granian._options import Opt, opt_of, parse_duration, parse_header, parse_octal
 from granian._version import __version__
-from granian.config import FIELDS, SETTINGS_CLASSES, UNSUPPORTED, option_flags
+from granian.config import FIELDS, SETTINGS_CLASSES, option_flags
 from granian.errors import ConfigurationError, FatalError, StartupError
 
 #: Separates a settings object from its field in click parameter names (`http1_settings__keep_alive`).
@@ -137,9 +137,8 @@ def _click_option(name: str, opt: Opt, default: Any, hidden: bool = False) -> _O
     """The click option for one declared setting; `name` becomes the callback keyword."""
     assert opt.flag is not None
     legacy = tuple(LEGACY_VALUES.get(name, ()))
-    unsupported = name in UNSUPPORTED or name.split(_NESTED)[0] in UNSUPPORTED
     attrs: dict[str, Any] = {
-        'help': opt.help + (' (Not supported yet by this build.)' if unsupported else ''),
+        'help': opt.help,
         'envvar': opt.envvar if not opt.env_aliases else list(opt.envvars),
         'show_envvar': True,
         'hidden': hidden,

@@ -357,10 +357,6 @@ class Config:
 FIELDS: dict[str, dataclasses.Field] = {field.name: field for field in dataclasses.fields(Config)}
 SETTINGS_CLASSES: dict[str, type] = {'http1_settings': HTTP1Settings, 'http2_settings': HTTP2Settings}
 
-#: Keywords the engine does not implement yet: a non-default value is a ConfigurationError.
-#: Remove a name when its feature lands. (`http2_settings` covers every `--http2-*` flag.)
-UNSUPPORTED: tuple[str, ...] = ()
-
 #: Choice values the engine does not implement yet, per keyword.
 UNSUPPORTED_VALUES: dict[str, tuple[str, ...]] = {
     'task_impl': ('rust',),
@@ -426,21 +422,6 @@ def _convert(name: str, value: Any) -> Any:
 
 
 def _check_unsupported(kwargs: Mapping[str, Any]) -> None:
-    for name in UNSUPPORTED:
-        if kwargs.get(name) is None:
-            continue
-        try:
-            value = _convert(name, kwargs[name])
-        except ConfigurationError:
-            value = kwargs[name]  # not even valid, so certainly not the default
-        default = _default(name)
-        if value == default:
-            continue
-        option = name
-        if name in SETTINGS_CLASSES and isinstance(value, SETTINGS_CLASSES[name]):
-            changed = [f.name for f in dataclasses.fields(value) if getattr(value, f.name) != getattr(default, f.name)]
-            option = f'{name}.{changed[0]}'
-        raise ConfigurationError('{option} is not supported yet by this build', option)
     for name, values in UNSUPPORTED_VALUES.items():
         value = _convert(name, kwargs.get(name))
         if value in values:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import granian
 from granian import config as config_module
 from granian.cli import cli
-from granian.config import UNSUPPORTED, build_config
+from granian.config import build_config
 from granian.errors import StartupError
 
 PYTHON_DIR = str(Path(granian.__file__).resolve().parent.parent)
@@ -376,11 +376,6 @@ def test_bad_target_is_a_usage_error(served):
     result = invoke(':app')
     assert result.exit_code == 2
     assert "expected '<module>:<attribute>'" in result.output
-
-
-def test_unsupported_options_are_marked_in_help():
-    output = ' '.join(invoke('--help').output.split())
-    assert output.count('Not supported yet') >= len([n for n in UNSUPPORTED if n not in ('reload_filter',)])
 
 
 def test_v1_aliases(keywords):

@@ -11,7 +11,7 @@ import pytest
 from granian import Granian
 from granian import config as config_module
 from granian._options import parse_duration, parse_octal
-from granian.config import UNSUPPORTED, Config, build_config, option_flags
+from granian.config import Config, build_config, option_flags
 from granian.constants import Interfaces, Loops, RuntimeModes, ThreadModes
 from granian.errors import ConfigurationError
 from granian.http import HTTP1Settings, HTTP2Settings
@@ -296,57 +296,6 @@ def test_bad_targets(target):
 
 def test_unknown_keyword():
     assert 'wrokers' in str(error_of(wrokers=2))
-
-
-def _non_default_samples(tmp_path):
-    pem = tmp_path / 'x.pem'
-    pem.write_text('-')
-    return {
-        'ssl_cert': pem,
-        'ssl_key': pem,
-        'ssl_key_password': 'secret',
-        'ssl_protocol_min': 'tls1.2',
-        'ssl_ca': pem,
-        'ssl_crl': [pem],
-        'ssl_client_verify': True,
-        'static_path_route': ['/assets'],
-        'static_path_mount': [tmp_path],
-        'static_path_dir_to_file': 'index.html',
-        'static_path_expires': 0,
-        'metrics_enabled': True,
-        'metrics_scrape_interval': 5,
-        'metrics_address': '0.0.0.0',
-        'metrics_port': 9100,
-        'reload': True,
-        'reload_paths': [tmp_path],
-        'reload_ignore_dirs': ['build'],
-        'reload_ignore_patterns': [r'.*\.tmp'],
-        'reload_ignore_paths': [tmp_path],
-        'reload_tick': 100,
-        'reload_ignore_worker_failure': True,
-        'reload_filter': object,
-        'respawn_failed_workers': True,
-        'workers_lifetime': 3600,
-        'workers_max_rss': 512,
-        'rss_sample_interval': 10,
-        'rss_samples': 3,
-        'pid_file': tmp_path / 'granian.pid',
-        'process_name': 'web',
-        'http2_settings': HTTP2Settings(max_concurrent_streams=50),
-    }
-
-
-@pytest.mark.parametrize('name', UNSUPPORTED)
-def test_unsupported_options_are_rejected_unless_default(name, tmp_path):
-    samples = _non_default_samples(tmp_path)
-    assert name in samples, f'add a non-default sample for {name}'
-    err = error_of(**{name: samples[name]})
-    assert str(err).endswith('is not supported yet by this build')
-    assert err.option.split('.')[0] == name
-    default = Config.__dataclass_fields__[name]
-    value = default.default_factory() if default.default_factory is not dataclasses.MISSING else default.default
-    build_config('main:app', **{name: value})
-    build_config('main:app', **{name: None})
 
 
 def test_http2_mode_and_settings_are_accepted():
