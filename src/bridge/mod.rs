@@ -53,9 +53,16 @@ pub(crate) enum Level {
     Error = 40,
 }
 
+/// The jobs waiting for the loop thread.
+struct Queue {
+    jobs: Vec<Job>,
+    /// When the oldest waiting job was queued, kept only while the bridge is watched
+    /// (`--metrics`): one clock read per batch, not per job.
+    since: Option<Instant>,
+}
+
 pub(crate) struct Bridge {
-    /// Jobs, with the time they were queued when the bridge is watched (`--metrics`).
-    queue: Mutex<Vec<(Job, Option<Instant>)>>,
+    queue: Mutex<Queue>,
     /// Set by the first push after a drain; while set, pushes skip the eventfd write.
     armed: AtomicBool,
     efd: EventFd,
@@ -73,7 +80,10 @@ const DRAIN_BATCH: usize = 512;
 impl Bridge {
     pub(crate) fn new(log_level: u8) -> std::io::Result<Self> {
         Ok(Self {
-            queue: Mutex::new(Vec::with_capacity(64)),
+            queue: Mutex::new(Queue {
+                jobs: Vec::with_capacity(64),
+                since: None,
+            }),
             armed: AtomicBool::new(false),
             efd: EventFd::new()?,
             log_level: AtomicU8::new(log_level),
@@ -94,11 +104,14 @@ impl Bridge {
     /// Queues a job for the loop thread. Callable from any thread, never takes the GIL.
     pub(crate) fn push(&self, job: Job) {
         match self.stats.get() {
-            None => lock(&self.queue).push((job, None)),
+            None => lock(&self.queue).jobs.push(job),
             Some(stats) => {
                 let mut q = lock(&self.queue);
-                q.push((job, Some(Instant::now())));
-                stats.queue.store(q.len() as i64, Ordering::Relaxed);
+                if q.jobs.is_empty() {
+                    q.since = Some(Instant::now());
+                }
+                q.jobs.push(job);
+                stats.queue.store(q.jobs.len() as i64, Ordering::Relaxed);
             }
         }
         self.wake();
@@ -130,7 +143,7 @@ impl Bridge {
     /// How many jobs wait for the loop thread (tests count what a request queued).
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        lock(&self.queue).len()
+        lock(&self.queue).jobs.len()
     }
 
     /// Runs queued jobs on the loop thread. Never loses a wake-up: `armed` is cleared before
@@ -138,28 +151,32 @@ impl Bridge {
     pub(crate) fn drain(&self, py: Python<'_>, ctx: &PyCtx) {
         self.efd.clear();
         self.armed.store(false, Ordering::SeqCst);
-        let mut jobs = {
+        let (mut jobs, since) = {
             let mut q = lock(&self.queue);
-            if q.len() > DRAIN_BATCH {
-                let rest = q.split_off(DRAIN_BATCH);
-                std::mem::replace(&mut *q, rest)
+            let jobs = if q.jobs.len() > DRAIN_BATCH {
+                let rest = q.jobs.split_off(DRAIN_BATCH);
+                std::mem::replace(&mut q.jobs, rest)
             } else {
-                std::mem::take(&mut *q)
-            }
+                std::mem::take(&mut q.jobs)
+            };
+            // Jobs left for the next batch keep waiting since the same moment.
+            let since = if q.jobs.is_empty() { q.since.take() } else { q.since };
+            (jobs, since)
         };
         let (more, left) = {
             let q = lock(&self.queue);
-            (!q.is_empty(), q.len())
+            (!q.jobs.is_empty(), q.jobs.len())
         };
         let stats = self.stats.get();
         let began = stats.map(|s| {
             s.queue.store(left as i64, Ordering::Relaxed);
-            Instant::now()
-        });
-        for (job, queued) in jobs.drain(..) {
-            if let (Some(stats), Some(queued), Some(began)) = (stats, queued, began) {
-                stats.add_wait(began.saturating_duration_since(queued));
+            let now = Instant::now();
+            if let Some(since) = since {
+                s.add_wait(now.saturating_duration_since(since));
             }
+            now
+        });
+        for job in jobs.drain(..) {
             job(py, ctx);
         }
         if let (Some(stats), Some(began)) = (stats, began) {
@@ -189,15 +206,15 @@ mod tests {
         b.push(Box::new(|_, _| {}));
         assert!(b.armed.load(Ordering::SeqCst));
         assert_eq!(b.efd.read_count(), 1, "two pushes, one wake");
-        assert_eq!(lock(&b.queue).len(), 2);
+        assert_eq!(lock(&b.queue).jobs.len(), 2);
     }
 
     #[test]
     fn log_level_filters_before_formatting() {
         let b = Bridge::new(Level::Error as u8).unwrap();
         b.log(Level::Debug, || panic!("must not format a filtered record"));
-        assert!(lock(&b.queue).is_empty());
+        assert!(lock(&b.queue).jobs.is_empty());
         b.log(Level::Error, || "boom".to_string());
-        assert_eq!(lock(&b.queue).len(), 1);
+        assert_eq!(lock(&b.queue).jobs.len(), 1);
     }
 }

@@ -210,22 +210,35 @@ impl<W: Worker> Pool<W> {
                 st.threads -= 1;
                 return;
             };
+            // When watched: the clock as read last (at the end of a job or a sleep), reused as
+            // the start of what comes next, so that a job costs two clock reads, not five.
+            let mut now: Option<Instant> = None;
             loop {
                 let (job, help) = self.pop(&mut searching);
-                if let Some(job) = job {
+                if let Some((job, queued)) = job {
                     // A failed spawn here is retried by the next submit; nothing to report.
                     let _ = self.act(help);
-                    let began = self.stats.get().map(|_| Instant::now());
+                    let began = self.stats.get().map(|stats| {
+                        let began = now.take().unwrap_or_else(Instant::now);
+                        if let Some(queued) = queued {
+                            stats.add_wait(began.saturating_duration_since(queued));
+                        }
+                        began
+                    });
                     self.worker.run(py, &local, job);
                     if let (Some(stats), Some(began)) = (self.stats.get(), began) {
-                        stats.add_busy(began.elapsed());
+                        let ended = Instant::now();
+                        stats.add_busy(ended.saturating_duration_since(began));
+                        now = Some(ended);
                     }
                     continue;
                 }
-                let slept = self.stats.get().map(|_| Instant::now());
+                let slept = self.stats.get().map(|_| now.take().unwrap_or_else(Instant::now));
                 let woken = py.detach(|| self.sleep());
                 if let (Some(stats), Some(slept)) = (self.stats.get(), slept) {
-                    stats.add_idle(slept.elapsed());
+                    let woke = Instant::now();
+                    stats.add_idle(woke.saturating_duration_since(slept));
+                    now = Some(woke);
                 }
                 match woken {
                     Woken::Work => searching = true,
@@ -238,24 +251,23 @@ impl<W: Worker> Pool<W> {
         self.ended.notify_all();
     }
 
-    /// Pops the next job (GIL held); with none, books this thread as sleeping.
-    fn pop(&self, searching: &mut bool) -> (Option<W::Job>, Help) {
+    /// Pops the next job and when it was queued (when watched; GIL held); with none, books
+    /// this thread as sleeping.
+    #[allow(clippy::type_complexity)]
+    fn pop(&self, searching: &mut bool) -> (Option<(W::Job, Option<Instant>)>, Help) {
         let mut st = lock(&self.state);
         if std::mem::take(searching) {
             st.searching -= 1;
         }
         match st.queue.pop_front() {
             Some((job, queued)) => {
-                if let (Some(stats), Some(queued)) = (self.stats.get(), queued) {
-                    stats.add_wait(queued.elapsed());
-                }
                 self.report(&st);
                 let help = if st.queue.is_empty() {
                     Help::None
                 } else {
                     st.help(self.max_threads)
                 };
-                (Some(job), help)
+                (Some((job, queued)), help)
             }
             None => {
                 st.sleeping += 1;

@@ -270,10 +270,10 @@ fn logged<I>(
         log.response(facts, resp.headers());
     }
     let status = resp.status().as_u16();
-    let bridge = Arc::clone(&shared.bridge);
+    let access = access.map(|facts| (facts, Arc::clone(&shared.bridge)));
     resp.map(|body| {
         body.on_end(move |sent| {
-            if let Some(facts) = access {
+            if let Some((facts, bridge)) = access {
                 facts.emit(&bridge, status, started.elapsed(), sent);
             }
             if let Some(rec) = rec {

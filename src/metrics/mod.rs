@@ -80,6 +80,9 @@ pub(crate) struct Request {
     method: u8,
     version: u8,
     request_size: Option<u64>,
+    /// Set by [`Request::finish`], which leaves `requests_active` as it found it: one shard
+    /// lock per end, not two.
+    finished: bool,
 }
 
 impl Request {
@@ -102,11 +105,13 @@ impl Request {
             method: labels::method_index(method),
             version: labels::version_index(version),
             request_size,
+            finished: false,
         })
     }
 
     /// Records the request's end: its response `status` and the body bytes sent.
-    pub(crate) fn finish(self, status: u16, response_size: u64) {
+    pub(crate) fn finish(mut self, status: u16, response_size: u64) {
+        self.finished = true;
         let f = Finished {
             method: self.method,
             status,
@@ -115,13 +120,18 @@ impl Request {
             request_size: self.request_size,
             response_size,
         };
-        record(|c| c.finish(f));
+        record(|c| {
+            c.requests_active -= 1;
+            c.finish(f);
+        });
     }
 }
 
 impl Drop for Request {
     fn drop(&mut self) {
-        record(|c| c.requests_active -= 1);
+        if !self.finished {
+            record(|c| c.requests_active -= 1);
+        }
     }
 }
 
