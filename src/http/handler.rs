@@ -270,10 +270,12 @@ fn logged<I>(
         log.response(facts, resp.headers());
     }
     let status = resp.status().as_u16();
-    let access = access.map(|facts| (facts, Arc::clone(&shared.bridge)));
+    // Boxed: the end-of-body hook stays small (and cheap to move) when the access log is off.
+    let access = access.map(|facts| Box::new((facts, Arc::clone(&shared.bridge))));
     resp.map(|body| {
         body.on_end(move |sent| {
-            if let Some((facts, bridge)) = access {
+            if let Some(access) = access {
+                let (facts, bridge) = *access;
                 facts.emit(&bridge, status, started.elapsed(), sent);
             }
             if let Some(rec) = rec {

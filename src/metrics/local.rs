@@ -41,18 +41,18 @@ pub(crate) fn enter(metrics: &Arc<Metrics>) {
     LOCAL.with(|l| *l.borrow_mut() = Some(local));
 }
 
-/// Whether this thread records (the worker serves with metrics on).
-pub(crate) fn recording() -> bool {
-    LOCAL.try_with(|l| l.borrow().is_some()).unwrap_or(false)
-}
-
-/// Applies `f` to this thread's shard; nothing when the thread does not record.
-pub(crate) fn record(f: impl FnOnce(&mut Counts)) {
-    let _ = LOCAL.try_with(|l| {
-        if let Some(local) = l.borrow().as_ref() {
-            f(&mut lock(&local.shard));
-        }
-    });
+/// Applies `f` to this thread's shard; nothing when the thread does not record. Whether it
+/// records.
+pub(crate) fn record(f: impl FnOnce(&mut Counts)) -> bool {
+    LOCAL
+        .try_with(|l| match l.borrow().as_ref() {
+            Some(local) => {
+                f(&mut lock(&local.shard));
+                true
+            }
+            None => false,
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -62,16 +62,14 @@ mod tests {
     #[test]
     fn threads_record_into_their_own_shards_and_a_snapshot_sums_them() {
         let metrics = Arc::new(Metrics::new(false));
-        record(|c| c.requests_handled += 1); // not entered: ignored
-        assert!(!recording());
+        assert!(!record(|c| c.requests_handled += 1), "not entered: ignored");
         let threads: Vec<_> = (0..3)
             .map(|_| {
                 let m = Arc::clone(&metrics);
                 std::thread::spawn(move || {
                     enter(&m);
-                    assert!(recording());
                     for _ in 0..100 {
-                        record(|c| c.requests_handled += 1);
+                        assert!(record(|c| c.requests_handled += 1));
                     }
                     record(|c| c.connections_active += 1);
                 })

@@ -21,7 +21,7 @@ use http::{Method, Version};
 pub(crate) use blocking::BlockingStats;
 pub(crate) use counts::{Counts, Finished};
 pub(crate) use labels::TimeoutKind;
-pub(crate) use local::{enter, record, recording};
+pub(crate) use local::{enter, record};
 
 use crate::bridge::lock;
 
@@ -93,13 +93,13 @@ impl Request {
         request_size: Option<u64>,
         started: Instant,
     ) -> Option<Self> {
-        if !recording() {
-            return None;
-        }
-        record(|c| {
+        let recorded = record(|c| {
             c.requests_handled += 1;
             c.requests_active += 1;
         });
+        if !recorded {
+            return None;
+        }
         Some(Self {
             started,
             method: labels::method_index(method),
