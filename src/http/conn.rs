@@ -40,6 +40,7 @@ use super::error_head::StampServer;
 use super::guarded::Guarded;
 use super::handler::{handle, Interface, Shared};
 use super::io::Io;
+use super::sendfile::Sending;
 use super::signal::{Signal, IDLE, STOP};
 use super::stream_task::StreamExec;
 use crate::bridge::{Level, Outbox};
@@ -92,7 +93,10 @@ impl Protocols {
             .pipeline_flush(cfg.http1.pipeline_flush)
             .max_headers(cfg.http1.max_headers)
             .auto_date_header(cfg.date_header)
-            .half_close(false);
+            .half_close(false)
+            // Queue the bodies' bytes and write them with `writev`, never copied into one
+            // buffer: the file placeholders of `sendfile.rs` must reach `Io` as they are.
+            .writev(true);
         let c2 = &cfg.http2;
         // Each stream's task can be ended by the engine (a response cut by the write timeout).
         let mut h2 = http2::Builder::new(StreamExec);
@@ -250,6 +254,14 @@ where
     }
 }
 
+impl<C: Graceful> Graceful for Sending<C> {
+    const GOAWAY_WHEN_IDLE: bool = C::GOAWAY_WHEN_IDLE;
+
+    fn graceful(self: Pin<&mut Self>) {
+        self.with(Graceful::graceful);
+    }
+}
+
 /// Closes a connection the keep-alive timeout found idle (nothing in progress, nothing
 /// received): HTTP/1 at once; HTTP/2 says GOAWAY and closes once no stream is open, a grace
 /// later (streams the client opened before it saw the GOAWAY are served).
@@ -395,23 +407,18 @@ async fn serve_connection<I: Interface>(stream: Stream, info: Arc<ConnInfo>, ctx
             (Io::Tls(Box::new(tls)), if h2 { Version::H2 } else { Version::H1 })
         }
         (_, mut stream) => match protocols.mode {
-            HttpMode::Http1 => (
-                Io::Plain {
-                    prefix: Bytes::new(),
-                    stream,
-                },
-                Version::H1,
-            ),
+            HttpMode::Http1 => (Io::plain(Bytes::new(), stream, true), Version::H1),
             mode => match detect(&mut stream, limit).await {
                 Some((Version::H1, _)) if mode == HttpMode::Http2 => {
                     refuse_http1(stream, protocols.server_header).await;
                     return;
                 }
-                Some((version, prefix)) => (Io::Plain { prefix, stream }, version),
+                Some((version, prefix)) => (Io::plain(prefix, stream, version == Version::H1), version),
                 None => return,
             },
         },
     };
+    let files = io.files();
     let activity = protocols.keep_alive_timeout.map(|_| Activity::new());
     if let Some(activity) = &activity {
         alive.watch_idle(Arc::clone(activity));
@@ -450,7 +457,10 @@ async fn serve_connection<I: Interface>(stream: Stream, info: Arc<ConnInfo>, ctx
         Version::H1 => {
             let io = TokioIo::new(StampServer::new(io, protocols.server_header));
             let conn = protocols.h1.serve_connection(io, svc).with_upgrades();
-            drive(conn, signal, IDLE_GRACE, activity.as_deref()).await
+            match files {
+                Some(files) => drive(Sending::new(conn, files), signal, IDLE_GRACE, activity.as_deref()).await,
+                None => drive(conn, signal, IDLE_GRACE, activity.as_deref()).await,
+            }
         }
         Version::H2 => {
             let io = TokioIo::new(io);

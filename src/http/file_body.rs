@@ -7,7 +7,9 @@
 //! at once: a file served often is sent without any hand-over, and a runtime thread never waits
 //! for a disk. A chunk that is not cached (or a kernel or filesystem without `RWF_NOWAIT`) is
 //! read on tokio's blocking pool, one task per chunk, so a slow client holds no thread between
-//! its chunks. No Python runs.
+//! its chunks. No Python runs. On a plain HTTP/1 connection, a range of 32 KiB or more that the
+//! page cache holds is not read at all: the body yields a placeholder for it and the
+//! connection's writer sends it with `sendfile` ([`super::sendfile`]).
 //!
 //! The length is fixed when the body is made (it is the response's `content-length`): a file
 //! that shrinks while it is sent ends the body with an error (the connection or stream is cut)
@@ -24,6 +26,8 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
+
+use super::sendfile;
 
 /// Bytes read at a time (one body frame each).
 pub(crate) const CHUNK: usize = 256 * 1024;
@@ -64,20 +68,23 @@ impl FileBody {
                 self.pending = None;
                 joined.unwrap_or_else(|e| Err(io::Error::other(e)))
             }
-            None => match read_cached(&self.file, self.pos, want) {
-                Some(read) => read,
-                None => {
-                    let (file, pos) = (Arc::clone(&self.file), self.pos);
-                    let mut task = tokio::task::spawn_blocking(move || read_at(&file, pos, want, false));
-                    let joined = match Pin::new(&mut task).poll(cx) {
-                        Poll::Ready(joined) => joined,
-                        Poll::Pending => {
-                            self.pending = Some(task);
-                            return Poll::Pending;
-                        }
-                    };
-                    joined.unwrap_or_else(|e| Err(io::Error::other(e)))
-                }
+            None => match sendfile::placeholder(&self.file, self.pos, self.remaining) {
+                Some(placeholder) => Ok(placeholder),
+                None => match read_cached(&self.file, self.pos, want) {
+                    Some(read) => read,
+                    None => {
+                        let (file, pos) = (Arc::clone(&self.file), self.pos);
+                        let mut task = tokio::task::spawn_blocking(move || read_at(&file, pos, want, false));
+                        let joined = match Pin::new(&mut task).poll(cx) {
+                            Poll::Ready(joined) => joined,
+                            Poll::Pending => {
+                                self.pending = Some(task);
+                                return Poll::Pending;
+                            }
+                        };
+                        joined.unwrap_or_else(|e| Err(io::Error::other(e)))
+                    }
+                },
             },
         };
         Poll::Ready(Some(read.and_then(|chunk| self.advance(chunk))))

@@ -223,6 +223,7 @@ mod tests {
         let io = Io::Plain {
             prefix: bytes::Bytes::new(),
             stream: Stream::Unix(stream),
+            files: None,
         };
         let activity = Activity::new();
         (

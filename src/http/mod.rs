@@ -20,6 +20,7 @@ pub(crate) mod io;
 pub(crate) mod max_requests;
 pub(crate) mod names;
 pub(crate) mod response;
+pub(crate) mod sendfile;
 pub(crate) mod signal;
 pub(crate) mod stall;
 pub(crate) mod static_files;

@@ -158,6 +158,34 @@ fn peek(fd: RawFd) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
+impl Stream {
+    /// Runs `write` (a system call on the socket's descriptor) once the socket is writable,
+    /// waiting again whenever it says `WouldBlock`: for writes tokio has no method for
+    /// (`sendfile`, `sendmsg` with flags).
+    pub(crate) fn poll_write_with(
+        &self,
+        cx: &mut Context<'_>,
+        mut write: impl FnMut(RawFd) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let done = match self {
+                Self::Tcp(s) => {
+                    std::task::ready!(s.poll_write_ready(cx))?;
+                    s.try_io(Interest::WRITABLE, || write(s.as_raw_fd()))
+                }
+                Self::Unix(s) => {
+                    std::task::ready!(s.poll_write_ready(cx))?;
+                    s.try_io(Interest::WRITABLE, || write(s.as_raw_fd()))
+                }
+            };
+            match done {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
