@@ -133,9 +133,6 @@ impl StaticFiles {
             resp.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
             return resp;
         }
-        let Ok(relative) = path::relative(&target.rest) else {
-            return not_found();
-        };
         let codings = match self.precompressed {
             true => encoding::ranked(fields::list(headers, &ACCEPT_ENCODING)),
             false => Vec::new(),
@@ -150,13 +147,18 @@ impl StaticFiles {
                 return self.answer(opened, &meta, head_only, headers);
             }
         }
+        // Checked on a miss only: a path refused here is never a key of the open files.
+        let Ok(relative) = path::relative(&target.rest) else {
+            return not_found();
+        };
         let root = Arc::clone(&self.roots[target.mount]);
         let index = self.dir_to_file.clone();
         let links = self.symlinks;
+        let wanted = codings.clone();
         let found = tokio::task::spawn_blocking(move || {
             let found = path::resolve(&root, &relative, index.as_deref(), slash, links)?;
             // The best accepted sibling that exists; the plain file from `identity` on.
-            let variant = codings
+            let variant = wanted
                 .iter()
                 .map_while(|c| c.suffix().map(|suffix| (*c, suffix)))
                 .find_map(|(c, suffix)| path::sibling(&root, &found, suffix, links).map(|f| (c, f)));
@@ -176,7 +178,7 @@ impl StaticFiles {
             name: Arc::from(name),
             coding,
         };
-        self.open.put(key, opened.clone(), now);
+        self.open.put(&key, opened.clone(), now);
         self.answer(opened, &found.meta, head_only, headers)
     }
 

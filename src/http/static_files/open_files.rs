@@ -14,10 +14,7 @@
 //! full shard drops its stale entries, then its oldest one. Each shard has its own lock, held
 //! for a lookup or an insert only.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,31 +26,37 @@ pub(crate) const FRESH_FOR: Duration = Duration::from_secs(1);
 pub(crate) const SHARDS: usize = 8;
 pub(crate) const PER_SHARD: usize = 32;
 
-/// What a request's answer was resolved from.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Key {
+/// What a request's answer was resolved from, borrowed from the request (a lookup allocates
+/// nothing).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Key<'a> {
     mount: usize,
-    rest: Box<[u8]>,
+    rest: &'a [u8],
     slash: bool,
-    codings: Box<[Coding]>,
+    codings: &'a [Coding],
 }
 
-impl Key {
+impl<'a> Key<'a> {
     /// `rest`: the decoded path under the mount's route; `codings`: the accepted codings in the
     /// order of preference (empty without precompressed files).
-    pub(crate) fn new(mount: usize, rest: &[u8], slash: bool, codings: &[Coding]) -> Self {
+    pub(crate) fn new(mount: usize, rest: &'a [u8], slash: bool, codings: &'a [Coding]) -> Self {
         Self {
             mount,
-            rest: rest.into(),
+            rest,
             slash,
-            codings: codings.into(),
+            codings,
         }
     }
 
-    fn shard(&self) -> usize {
-        let mut h = DefaultHasher::new();
-        self.hash(&mut h);
-        (h.finish() as usize) % SHARDS
+    /// FNV-1a over the fields: the shard, and a first comparison before the fields'.
+    fn hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: u8| h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        self.mount.to_le_bytes().into_iter().for_each(&mut eat);
+        self.rest.iter().copied().for_each(&mut eat);
+        eat(u8::from(self.slash));
+        self.codings.iter().for_each(|c| eat(*c as u8));
+        h
     }
 }
 
@@ -67,43 +70,77 @@ pub(crate) struct Opened {
 }
 
 struct Entry {
+    hash: u64,
+    mount: usize,
+    rest: Box<[u8]>,
+    slash: bool,
+    codings: Box<[Coding]>,
     opened: Opened,
     at: Instant,
 }
 
+impl Entry {
+    fn is(&self, hash: u64, key: &Key<'_>) -> bool {
+        self.hash == hash
+            && self.mount == key.mount
+            && self.slash == key.slash
+            && *self.rest == *key.rest
+            && *self.codings == *key.codings
+    }
+}
+
 pub(crate) struct OpenFiles {
-    shards: Box<[Mutex<HashMap<Key, Entry>>]>,
+    /// A few entries each, looked through in order (cheaper than hashing twice).
+    shards: Box<[Mutex<Vec<Entry>>]>,
 }
 
 impl OpenFiles {
     pub(crate) fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
 
+    fn shard(&self, hash: u64) -> &Mutex<Vec<Entry>> {
+        &self.shards[(hash % SHARDS as u64) as usize]
+    }
+
     /// The entry for `key` if it was resolved less than [`FRESH_FOR`] before `now`.
-    pub(crate) fn get(&self, key: &Key, now: Instant) -> Option<Opened> {
-        let shard = self.shards[key.shard()].lock().ok()?;
-        let entry = shard.get(key)?;
+    pub(crate) fn get(&self, key: &Key<'_>, now: Instant) -> Option<Opened> {
+        let hash = key.hash();
+        let shard = self.shard(hash).lock().ok()?;
+        let entry = shard.iter().find(|e| e.is(hash, key))?;
         (now.saturating_duration_since(entry.at) < FRESH_FOR).then(|| entry.opened.clone())
     }
 
     /// Keeps `opened`, resolved at `now`, for `key`.
-    pub(crate) fn put(&self, key: Key, opened: Opened, now: Instant) {
-        let Ok(mut shard) = self.shards[key.shard()].lock() else {
+    pub(crate) fn put(&self, key: &Key<'_>, opened: Opened, now: Instant) {
+        let hash = key.hash();
+        let Ok(mut shard) = self.shard(hash).lock() else {
             return;
         };
-        if shard.len() >= PER_SHARD && !shard.contains_key(&key) {
-            shard.retain(|_, e| now.saturating_duration_since(e.at) < FRESH_FOR);
+        if let Some(entry) = shard.iter_mut().find(|e| e.is(hash, key)) {
+            entry.opened = opened;
+            entry.at = now;
+            return;
+        }
+        if shard.len() >= PER_SHARD {
+            shard.retain(|e| now.saturating_duration_since(e.at) < FRESH_FOR);
             if shard.len() >= PER_SHARD {
-                let oldest = shard.iter().min_by_key(|(_, e)| e.at).map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    shard.remove(&oldest);
+                if let Some(oldest) = (0..shard.len()).min_by_key(|&i| shard[i].at) {
+                    shard.swap_remove(oldest);
                 }
             }
         }
-        shard.insert(key, Entry { opened, at: now });
+        shard.push(Entry {
+            hash,
+            mount: key.mount,
+            rest: key.rest.into(),
+            slash: key.slash,
+            codings: key.codings.into(),
+            opened,
+            at: now,
+        });
     }
 
     /// Entries held (tests).
@@ -136,7 +173,7 @@ mod tests {
         let key = Key::new(0, b"f.txt", false, &[]);
         let t0 = Instant::now();
         assert!(files.get(&key, t0).is_none());
-        files.put(key.clone(), opened(&dir), t0);
+        files.put(&key, opened(&dir), t0);
         assert!(files.get(&key, t0 + FRESH_FOR / 2).is_some());
         assert!(files.get(&key, t0 + FRESH_FOR).is_none());
     }
@@ -146,7 +183,7 @@ mod tests {
         let dir = ScratchDir::new("open-files", "key");
         let files = OpenFiles::new();
         let t0 = Instant::now();
-        files.put(Key::new(0, b"f.txt", false, &[Coding::Brotli]), opened(&dir), t0);
+        files.put(&Key::new(0, b"f.txt", false, &[Coding::Brotli]), opened(&dir), t0);
         for other in [
             Key::new(1, b"f.txt", false, &[Coding::Brotli]),
             Key::new(0, b"g.txt", false, &[Coding::Brotli]),
@@ -169,7 +206,7 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..SHARDS * PER_SHARD * 3 {
             let at = t0 + Duration::from_millis(i as u64);
-            files.put(Key::new(0, format!("{i}").as_bytes(), false, &[]), one.clone(), at);
+            files.put(&Key::new(0, format!("{i}").as_bytes(), false, &[]), one.clone(), at);
             assert!(files.len() <= SHARDS * PER_SHARD);
         }
         // The newest one is still there; the first ones made room.
