@@ -3,12 +3,14 @@
 import concurrent.futures
 import os
 import re
+import shutil
 import signal
 import time
 
 import httpx
 import pytest
 
+from conftest import APPS, free_port, granian_cmd
 from e2e.wire import Conn, get
 
 
@@ -162,3 +164,27 @@ def test_a_keep_alive_request_sent_during_the_stop_is_answered_then_the_connecti
         assert conn.wait_closed(5)
     assert srv.wait(10) == 0
     srv.assert_no_orphans()
+
+
+def open_files_limits(pid: int) -> tuple[int, int]:
+    """(soft, hard) RLIMIT_NOFILE of process `pid`, from /proc."""
+    with open(f'/proc/{pid}/limits') as f:
+        line = next(line for line in f if line.startswith('Max open files'))
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+HAS_PRLIMIT = os.path.exists('/proc/self/limits') and shutil.which('prlimit') is not None
+
+
+@pytest.mark.skipif(not HAS_PRLIMIT, reason='needs /proc and prlimit')
+def test_workers_raise_their_open_files_soft_limit_to_the_hard_one(server):
+    """Started under a soft limit of 256 (hard 4096), a worker serves with 4096: connections are
+    not refused with "too many open files" at a limit meant for interactive shells."""
+    port = free_port()
+    granian = granian_cmd('--working-dir', str(APPS), '--port', str(port), 'rsgi_basic:app')
+    srv = server(cmd=['prlimit', '--nofile=256:4096', '--', *granian], port=port)
+    assert open_files_limits(srv.proc.pid) == (256, 4096), 'the supervisor keeps what it was given'
+    assert open_files_limits(srv.worker_pids()[1]) == (4096, 4096)
+    assert srv.get('/').status_code == 200
+    assert srv.stop() == 0

@@ -102,6 +102,7 @@ def serve(
     """
     from .. import _granian
     from ..loading import load_env_files, load_target
+    from .fd_limit import raise_open_files_limit
     from .shape import mismatch_warning
 
     module = INTERFACE_MODULES[config.interface]
@@ -112,6 +113,9 @@ def serve(
             raise
         logger.error(f'The {config.interface} interface is not available in this build yet')
         return 1
+    raised = raise_open_files_limit()
+    if raised is not None:
+        logger.debug('worker-%d: open files limit raised from %d to %d', worker_id, *raised)
     loop = _new_loop(config.loop)
     asyncio.set_event_loop(loop)
     try:
